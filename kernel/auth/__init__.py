@@ -1,0 +1,1 @@
+"""Accounts and tokens, owned by the kernel: models, passwords, JWT, service, decorators, routes."""

@@ -1,0 +1,82 @@
+"""Tortoise ORM: one app label per plugin, SQLite by default, PostgreSQL (asyncpg) by URL.
+
+Known trap (tortoise-orm 1.x): `tortoise.contrib.quart.register_tortoise` fails inside requests
+with "No TortoiseContext is currently active", because Quart serves requests in tasks that do not
+inherit the before_serving task's context. We init in before_serving with the global fallback,
+which makes the context visible to every task (tests/kernel/test_db.py guards this).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate
+
+from kernel.settings import Settings, data_dir
+
+log = logging.getLogger("platform.db")
+
+
+@dataclass(frozen=True)
+class ModelModule:
+    """Models one plugin registered: Tortoise app `label`, its module and migrations package."""
+
+    label: str
+    models: str
+    migrations: str | None = None
+
+
+def database_url(settings: Settings) -> str:
+    url = settings.get("database_url") or ""
+    if url:
+        return str(url)
+    return f"sqlite://{(data_dir(settings) / 'platform.sqlite3').resolve()}"
+
+
+def tortoise_config(settings: Settings, modules: list[ModelModule]) -> dict[str, Any]:
+    apps: dict[str, Any] = {}
+    for module in modules:
+        app = apps.setdefault(module.label, {"models": [], "default_connection": "default"})
+        app["models"].append(module.models)
+        if module.migrations:
+            app["migrations"] = module.migrations
+    return {
+        "connections": {"default": database_url(settings)},
+        "apps": apps,
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def upgrade(config: dict[str, Any]) -> list[str]:
+    """Apply pending migrations of every registered app; return the names applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            log.info("migration applied: %s.%s", app_label, name)
+
+    if not config["apps"]:
+        return applied
+    try:
+        await migrate(config=config, progress=progress)
+    finally:
+        await Tortoise.close_connections()
+    return applied
+
+
+async def open_database(config: dict[str, Any]) -> None:
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> None:
+    """Raise if the database does not answer."""
+    await connections.get("default").execute_query("SELECT 1")

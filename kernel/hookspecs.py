@@ -1,0 +1,55 @@
+"""Every hook the kernel calls. Plugins implement them with `@kernel.hookimpl`.
+
+Collection hooks take a `register` callback, so the kernel can check each registration and name
+the plugin in any error. `startup`/`shutdown`/`on_event` may be coroutines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "meeting_platform"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_models(register: Any) -> None:
+    """Call `register(models="pkg.models", migrations="pkg.migrations")` for your Tortoise models."""
+
+
+@hookspec
+def register_blueprints(register: Any) -> None:
+    """Call `register(blueprint)` for each Quart blueprint the plugin serves."""
+
+
+@hookspec
+def register_rate_limits(register: Any) -> None:
+    """Call `register(name, "10/minute")` to add a rate-limit class (config may override it)."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add sub-commands to the `platform` typer application `cli`."""
+
+
+@hookspec
+def startup(app: Any) -> Any:
+    """Called once the database is open and before the first request; may be async."""
+
+
+@hookspec
+def shutdown(app: Any) -> Any:
+    """Called when the server stops, before the database closes; may be async."""
+
+
+@hookspec
+def on_event(event: Any) -> Any:
+    """Called for every published event (local or from another node); may be async."""
+
+
+@hookspec(firstresult=True)
+def send_mail(to: str, subject: str, body: str) -> Any:
+    """Deliver one e-mail; the first plugin that returns a non-None value handled it."""
