@@ -1,4 +1,4 @@
-"""`platform`: serve, db, user, plugins, config; plugins add commands through `register_commands`."""
+"""`platform`: serve, db, user, plugins, config (plugins add commands: `register_commands`)."""
 
 from __future__ import annotations
 

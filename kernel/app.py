@@ -95,7 +95,6 @@ def create_app(
 
     app = Quart("meeting_platform")
     app.config["MAX_CONTENT_LENGTH"] = int(settings.get("max_body_size", 16 * 1024 * 1024))
-    app.json.sort_keys = False  # envelope fields in contract order
     app.extensions["platform"] = platform
     QuartSchema(
         app,
@@ -104,6 +103,7 @@ def create_app(
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
+    app.json.sort_keys = False  # envelope fields in contract order (after QuartSchema's provider)
     install_error_handlers(app)
 
     def check_blueprint(blueprint: Any, url_prefix: str | None = None) -> tuple[Any, str | None]:
@@ -128,6 +128,7 @@ def create_app(
 
 def _install_request_hooks(app: Quart, settings: Settings) -> None:
     origins = settings.get("cors_origins") or []
+    origins = [origins] if isinstance(origins, str) else list(origins)
     allow_any = "*" in origins
 
     @app.before_request

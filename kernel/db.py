@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate
 
 from kernel.settings import Settings, data_dir
@@ -70,6 +71,9 @@ async def upgrade(config: dict[str, Any]) -> list[str]:
 
 
 async def open_database(config: dict[str, Any]) -> None:
+    # tortoise caches compiled INSERT/DELETE SQL per connection name and table, not per dialect:
+    # a process that opens SQLite and then PostgreSQL (the test suite) must start afresh.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=config, _enable_global_fallback=True)
 
 

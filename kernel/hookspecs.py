@@ -17,7 +17,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_models(register: Any) -> None:
-    """Call `register(models="pkg.models", migrations="pkg.migrations")` for your Tortoise models."""
+    """Call `register(models="pkg.models", migrations="pkg.migrations")` for your models."""
 
 
 @hookspec

@@ -35,9 +35,20 @@ def load_settings(
         environments=False,
         merge_enabled=True,
     )
-    if overrides:
-        settings.update(dict(overrides), merge=True)
+    for dotted, value in _leaves(overrides or {}):
+        settings.set(dotted, value, merge=False)
     return settings
+
+
+def _leaves(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested overrides to dotted keys: tables merge, lists and scalars replace."""
+    leaves: list[tuple[str, Any]] = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
 
 
 def data_dir(settings: Settings) -> Path:

@@ -1,0 +1,202 @@
+"""Shared fixtures: apps on a fresh SQLite file or PostgreSQL database, Redis, real servers.
+
+PLATFORM_TEST_SERVICES=required (set by .ci/run) turns a missing PostgreSQL or Redis into a
+failure; elsewhere the tests that need one skip and say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kernel.app import create_app
+
+POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("PLATFORM_TEST_REDIS", "redis://127.0.0.1:6379/9")
+SERVICES_REQUIRED = os.environ.get("PLATFORM_TEST_SERVICES") == "required"
+REPO = Path(__file__).resolve().parent.parent
+PLATFORM_BIN = str(Path(sys.executable).parent / "platform")
+
+
+def service_missing(name: str, reason: str) -> None:
+    message = f"{name} not reachable ({reason})"
+    if SERVICES_REQUIRED:
+        pytest.fail(f"{message}; PLATFORM_TEST_SERVICES=required", pytrace=False)
+    pytest.skip(f"{message}; set up {name} or PLATFORM_TEST_SERVICES=required to run this")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database emptied before and after the test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        service_missing("Redis", str(exc))
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped after the test."""
+    import asyncpg
+
+    name = f"platform_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(f"{POSTGRES_URL}/postgres", timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        service_missing("PostgreSQL", str(exc))
+    yield f"{POSTGRES_URL}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def base_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Settings of a kernel-only app (no plugins) in a private data dir."""
+    settings: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "log_level": "WARNING",
+        "plugins": {"enabled": [], "disabled": [], "skip_broken": False},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = settings[key] | value
+        else:
+            settings[key] = value
+    return settings
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Callable[..., Any]:
+    """`async with make_client(settings_overrides, plugins=[...]) as client:` a started app."""
+
+    @contextlib.asynccontextmanager
+    async def factory(plugins: list[Any] | None = None, **overrides: Any) -> AsyncIterator[Any]:
+        app = create_app(base_settings(tmp_path, **overrides), plugins=plugins)
+        async with app.test_app() as test_app:
+            client = test_app.test_client()
+            client.app = app
+            yield client
+
+    return factory
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Run a test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("postgres_url")}
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Any]) -> AsyncIterator[Any]:
+    async with make_client() as c:
+        yield c
+
+
+# -- real servers -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `platform serve` process on a free port, stopped by the fixture."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_handle = log.open("w")
+        self.proc = subprocess.Popen(
+            [PLATFORM_BIN, "serve", "--port", str(self.port)],
+            cwd=cwd,
+            env=env,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log_handle.close()
+
+
+def server_env(tmp_path: Path, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_")}
+    env.update(
+        {
+            "PLATFORM_DATA_DIR": str(tmp_path / "data"),
+            "PLATFORM_LOG_LEVEL": "INFO",
+            "PLATFORM_PLUGINS__ENABLED": "[]",
+        }
+    )
+    env.update(variables)
+    return env
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(wait: bool = True, **variables: str) -> Server:
+        server = Server(
+            server_env(tmp_path, **variables), tmp_path, tmp_path / f"server{len(servers)}.log"
+        )
+        servers.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
