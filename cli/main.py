@@ -118,6 +118,7 @@ def serve(
         sys.exit(run(hconfig))
 
     from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.utils import LifespanFailureError
 
     from kernel.app import create_app
 
@@ -125,11 +126,11 @@ def serve(
         quart_app = create_app(settings)
     except (PluginError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(f"serving on {scheme}://{host}:{port}  (API docs: {scheme}://{host}:{port}/docs)")
+    typer.echo(f"starting on {scheme}://{host}:{port}  (API docs: {scheme}://{host}:{port}/docs)")
     try:
         asyncio.run(hypercorn_serve(quart_app, hconfig))
-    except PluginError as exc:
-        fail(str(exc))
+    except LifespanFailureError as exc:  # a startup hook failed: say which, in one line
+        fail(str(exc).removeprefix("Lifespan failure in startup. ").strip("'"))
 
 
 async def _upgrade(platform: Any) -> list[str]:

@@ -43,10 +43,20 @@ class Platform:
         return db.tortoise_config(self.settings, self.models)
 
 
+def _not_a_plugin_error(record: logging.LogRecord) -> bool:
+    """Quart logs startup failures with a traceback; a PluginError already says it in a line."""
+    return not (record.exc_info and isinstance(record.exc_info[1], PluginError))
+
+
 def configure_logging(settings: Settings) -> None:
     level = str(settings.get("log_level", "INFO")).upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("platform").setLevel(level)
+    # tortoise says "Tortoise-ORM shutdown" at every migration run: noise for operators.
+    logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    quart_logger = logging.getLogger("meeting_platform")
+    if _not_a_plugin_error not in quart_logger.filters:
+        quart_logger.addFilter(_not_a_plugin_error)
 
 
 def build_platform(
@@ -180,8 +190,14 @@ def _install_lifecycle(app: Quart, platform: Platform) -> None:
             if applied:
                 log.info("database upgraded: %s", ", ".join(applied))
         await db.open_database(config)
-        await platform.events.start()
-        await _call_each(platform, "startup", app, strict=True)
+        try:
+            await platform.events.start()
+            await _call_each(platform, "startup", app, strict=True)
+        except BaseException:
+            # after_serving will not run: release what we opened so nothing leaks.
+            await platform.events.stop()
+            await db.close_database()
+            raise
         log.info(
             "platform ready on node %s with plugins: %s",
             platform.node,

@@ -6,6 +6,7 @@ enabled ones; pluggy registers them and calls their hooks.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,8 +107,11 @@ class PluginManager:
         enabled = _names(self.settings.get("plugins.enabled", "*"))
         disabled = set(_names(self.settings.get("plugins.disabled", [])) or [])
         entry_points = {ep.name: ep for ep in installed_entry_points()}
-        for name, ep in entry_points.items():
-            dist = getattr(ep, "dist", None)
+        distributions = {
+            ep.name: ep.dist for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        }
+        for name in entry_points:
+            dist = distributions.get(name)
             self.infos[name] = PluginInfo(
                 name=name,
                 version=dist.version if dist else None,

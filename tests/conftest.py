@@ -96,12 +96,24 @@ def base_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def settings_for(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """`settings_for(**overrides)`: kernel-only settings in this test's data dir."""
+    return lambda **overrides: base_settings(tmp_path, **overrides)
+
+
+@pytest.fixture
 def make_client(tmp_path: Path) -> Callable[..., Any]:
-    """`async with make_client(settings_overrides, plugins=[...]) as client:` a started app."""
+    """`async with make_client(extra_plugins=[...], **overrides) as client:` a started app.
+
+    Keyword overrides are settings (`plugins={"enabled": [...]}` selects installed plugins);
+    `extra_plugins` are plugin objects registered directly.
+    """
 
     @contextlib.asynccontextmanager
-    async def factory(plugins: list[Any] | None = None, **overrides: Any) -> AsyncIterator[Any]:
-        app = create_app(base_settings(tmp_path, **overrides), plugins=plugins)
+    async def factory(
+        extra_plugins: list[Any] | None = None, **overrides: Any
+    ) -> AsyncIterator[Any]:
+        app = create_app(base_settings(tmp_path, **overrides), plugins=extra_plugins)
         async with app.test_app() as test_app:
             client = test_app.test_client()
             client.app = app
@@ -200,3 +212,21 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run `platform ARGS` in this test's directory with a kernel-only environment."""
+
+    def run(*args: str, timeout: float = 120, **variables: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [PLATFORM_BIN, *args],
+            cwd=tmp_path,
+            env=server_env(tmp_path, **variables),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run

@@ -40,7 +40,9 @@ def outbox() -> Outbox:
 @pytest.fixture
 async def auth_client(make_client, db_overrides, outbox):
     # Limits have their own tests; here they would only get in the way of many logins.
-    async with make_client(plugins=[outbox], ratelimit={"enabled": False}, **db_overrides) as c:
+    async with make_client(
+        extra_plugins=[outbox], ratelimit={"enabled": False}, **db_overrides
+    ) as c:
         yield c
 
 

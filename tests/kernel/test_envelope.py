@@ -72,7 +72,7 @@ async def test_404_and_405(client):
 
 
 async def test_500_is_an_envelope_without_the_traceback(make_client, caplog):
-    async with make_client(plugins=[ProbePlugin()]) as client:
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
         response = await client.get("/probe/boom")
         body = await response.get_json()
     assert_envelope(response, body, 500)
@@ -83,7 +83,7 @@ async def test_500_is_an_envelope_without_the_traceback(make_client, caplog):
 
 
 async def test_api_error_keeps_business_code(make_client):
-    async with make_client(plugins=[ProbePlugin()]) as client:
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
         response = await client.get("/probe/teapot")
         body = await response.get_json()
     assert_envelope(response, body, 409, 2003)
@@ -100,7 +100,7 @@ async def test_api_error_keeps_business_code(make_client):
     ],
 )
 async def test_validation_errors_name_the_field(make_client, payload, field):
-    async with make_client(plugins=[ProbePlugin()]) as client:
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
         response = await client.post("/probe/items", json=payload)
         body = await response.get_json()
     assert_envelope(response, body, 422)
@@ -119,7 +119,7 @@ async def test_validation_errors_name_the_field(make_client, payload, field):
     ],
 )
 async def test_malformed_bodies_are_4xx(make_client, data, content_type, status):
-    async with make_client(plugins=[ProbePlugin()]) as client:
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
         response = await client.post(
             "/probe/items", data=data, headers={"Content-Type": content_type}
         )
@@ -128,14 +128,14 @@ async def test_malformed_bodies_are_4xx(make_client, data, content_type, status)
 
 
 async def test_oversized_body_is_413(make_client):
-    async with make_client(plugins=[ProbePlugin()], max_body_size=1024) as client:
+    async with make_client(extra_plugins=[ProbePlugin()], max_body_size=1024) as client:
         response = await client.post("/probe/items", json={"name": "x" * 5000, "count": 1})
         body = await response.get_json()
     assert_envelope(response, body, 413)
 
 
 async def test_valid_request_passes(make_client):
-    async with make_client(plugins=[ProbePlugin()]) as client:
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
         response = await client.post("/probe/items", json={"name": "x", "count": 2})
         body = await response.get_json()
     assert_envelope(response, body, 201)
