@@ -62,13 +62,22 @@ def platform_or_fail(**overrides: Any) -> Any:
         fail(str(exc))
 
 
-@app.callback()
-def main_callback(
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"meeting-platform {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """meeting-platform: serve and manage the platform."""
 
 
 @app.command()

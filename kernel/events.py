@@ -47,6 +47,12 @@ class EventBus:
         if not self.redis_url:
             return
         self._redis = aioredis.from_url(self.redis_url, decode_responses=True)
+        try:
+            await self._redis.ping()
+        except (aioredis.RedisError, OSError) as exc:
+            await self._redis.aclose()
+            self._redis = None
+            raise ConnectionError(f"redis_url {self.redis_url}: cannot connect: {exc}") from exc
         ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(ready), name="platform-events")
         await asyncio.wait_for(ready.wait(), timeout=10)

@@ -1,0 +1,111 @@
+"""Events reach every plugin's on_event hook, locally and across nodes through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pluggy
+import pytest
+
+from kernel import hookspecs
+from kernel.api import hookimpl, publish
+from kernel.events import EventBus
+
+
+class Recorder:
+    def __init__(self, name: str = "recorder") -> None:
+        self.plugin_name = name
+        self.events: list = []
+        self.arrived = asyncio.Event()
+
+    @hookimpl
+    async def on_event(self, event):
+        self.events.append(event)
+        self.arrived.set()
+
+
+class Crasher:
+    plugin_name = "crasher"
+
+    @hookimpl
+    def on_event(self, event):
+        raise RuntimeError("handler bug")
+
+
+def hook_with(*plugins):
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for plugin in plugins:
+        pm.register(plugin)
+    return pm.hook
+
+
+async def test_publish_reaches_local_hooks_even_when_one_fails(make_client):
+    recorder = Recorder()
+    async with make_client(extra_plugins=[Crasher(), recorder]) as client:
+        async with client.app.app_context():
+            event = await publish("meeting.started", meeting_id=7)
+        await client.post(
+            "/api/v1/auth/register",
+            json={"username": "eve", "email": "eve@example.com", "password": "password-1"},
+        )
+    names = [e.name for e in recorder.events]
+    assert names == ["meeting.started", "user.registered"]
+    assert recorder.events[0].data == {"meeting_id": 7}
+    assert recorder.events[0].id == event.id and recorder.events[0].node == event.node
+
+
+async def test_events_cross_nodes_through_redis(redis_url):
+    on_a, on_b = Recorder("a"), Recorder("b")
+    node_a = EventBus(hook_with(on_a), "node-a", redis_url)
+    node_b = EventBus(hook_with(on_b), "node-b", redis_url)
+    await node_a.start()
+    await node_b.start()
+    try:
+        await node_a.publish("participant.removed", meeting_id=1, user_id=2)
+        await asyncio.wait_for(on_b.arrived.wait(), timeout=5)
+        await asyncio.sleep(0.2)  # would a duplicate arrive on the publishing node?
+    finally:
+        await node_a.stop()
+        await node_b.stop()
+    assert [(e.name, e.node, e.data) for e in on_b.events] == [
+        ("participant.removed", "node-a", {"meeting_id": 1, "user_id": 2})
+    ]
+    assert [e.name for e in on_a.events] == ["participant.removed"]  # once, not twice
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def two_buses(request):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    first = EventBus(hook_with(), "n1", url)
+    # Without Redis a channel is per process: both "nodes" share one bus.
+    second = EventBus(hook_with(), "n2", url) if url else first
+    await first.start()
+    if second is not first:
+        await second.start()
+    yield first, second
+    await first.stop()
+    await second.stop()
+
+
+async def test_channels_deliver_to_subscribers(two_buses):
+    sender, receiver = two_buses
+    received: list = []
+    subscribed = asyncio.Event()
+
+    async def listen():
+        async with receiver.subscribe("room:42") as messages:
+            subscribed.set()
+            async for message in messages:
+                received.append(message)
+                if len(received) == 2:
+                    return
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(subscribed.wait(), timeout=5)
+    await sender.send("room:41", {"type": "other room"})
+    await sender.send("room:42", {"type": "chat", "n": 1})
+    await sender.send("room:42", {"type": "chat", "n": 2})
+    await asyncio.wait_for(task, timeout=5)
+    assert received == [{"type": "chat", "n": 1}, {"type": "chat", "n": 2}]
+    assert "room:42" not in sender._local  # the subscription is gone after the block
