@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, g, jsonify, request
+from quart import Quart, Response, g, has_request_context, jsonify, request, websocket
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -63,7 +63,8 @@ def request_id() -> str:
     """The id of the current request (taken from a sane X-Request-ID header, else generated)."""
     rid = g.get("request_id")
     if rid is None:
-        incoming = request.headers.get("X-Request-ID", "")
+        source = request if has_request_context() else websocket
+        incoming = source.headers.get("X-Request-ID", "")
         rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         g.request_id = rid
     return rid
@@ -139,6 +140,8 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def handle_http(exc: HTTPException) -> Response:
         status = exc.code or 500
+        if not has_request_context():  # a WebSocket: no body to shape, keep the status
+            return error_response(status, exc.description or exc.name)
         message = {
             400: "malformed request: the body is not valid JSON"
             if request.mimetype == "application/json"
@@ -154,7 +157,6 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(exc: Exception) -> Response:
-        log.exception(
-            "unhandled error in %s %s (request %s)", request.method, request.path, request_id()
-        )
+        where = f"{request.method} {request.path}" if has_request_context() else "websocket"
+        log.exception("unhandled error in %s (request %s)", where, request_id())
         return error_response(500, "internal server error")

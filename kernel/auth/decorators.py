@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from quart import current_app, g, request, websocket
+from quart import current_app, g, has_request_context, request, websocket
 
 from kernel.auth.models import User
 from kernel.auth.tokens import AccessClaims
@@ -15,7 +15,7 @@ from kernel.errors import ApiError
 
 def bearer_token() -> str | None:
     """The access token of the current request or WebSocket, if it carries one."""
-    source = websocket if g.get("is_websocket") else request
+    source = request if has_request_context() else websocket
     header = source.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
