@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib
 import json
 import logging
 import os
@@ -107,7 +108,9 @@ def serve(
 
     hconfig = Config()
     hconfig.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    hconfig.accesslog = logging.getLogger("platform.access")
+    level = logging.getLevelName(str(settings.get("log_level", "INFO")).upper())
+    # hypercorn builds every access-log line before the logger drops it: skip when unlogged.
+    hconfig.accesslog = logging.getLogger("platform.access") if level <= logging.INFO else None
     hconfig.errorlog = logging.getLogger("platform.server")
     hconfig.graceful_timeout = 5
     if certfile:
@@ -169,18 +172,29 @@ def db_makemigrations(
     use_config(config)
     platform = platform_or_fail()
     tortoise_config = platform.db_config
+    selected = tortoise_config["apps"]
     if labels:
-        unknown = set(labels) - set(tortoise_config["apps"])
+        unknown = set(labels) - set(selected)
         if unknown:
             fail(f"unknown app label(s): {', '.join(sorted(unknown))}")
-        tortoise_config["apps"] = {k: v for k, v in tortoise_config["apps"].items() if k in labels}
+        selected = {k: v for k, v in selected.items() if k in labels}
+    for label, app_config in selected.items():
+        if not app_config.get("migrations"):
+            fail(f"app {label!r} registered no migrations package: register(migrations=...)")
+        try:
+            importlib.import_module(app_config["migrations"])
+        except ModuleNotFoundError:
+            fail(f"create the package {app_config['migrations']} (an empty __init__.py) first")
 
     async def detect() -> list[Any]:
         from tortoise.context import TortoiseContext
 
+        # Every app takes part (models and migrations refer across apps, e.g. to kernel.User);
+        # only the selected apps' migrations are written.
         async with TortoiseContext() as ctx:
             await ctx.init(config=tortoise_config)
-            return await MigrationAutodetector(ctx.apps, tortoise_config["apps"]).changes()
+            writers = await MigrationAutodetector(ctx.apps, tortoise_config["apps"]).changes()
+        return [writer for writer in writers if writer.app_label in selected]
 
     writers = asyncio.run(detect())
     if not writers:
@@ -283,11 +297,18 @@ def _add_plugin_commands() -> None:
     logging.disable(logging.WARNING)
     try:
         platform = build_platform({"plugins": {"skip_broken": True}})
-        platform.plugins.hook.register_commands(cli=app)
     except Exception as exc:  # the built-in commands must keep working
         typer.secho(f"warning: plugin commands unavailable: {exc}", err=True)
+        return
     finally:
         logging.disable(logging.NOTSET)
+    for impl in reversed(platform.plugins.hook.register_commands.get_hookimpls()):
+        try:
+            impl.function(cli=app)
+        except Exception as exc:  # one plugin's bug must not take the others' commands
+            typer.secho(
+                f"warning: plugin {impl.plugin_name!r}: commands unavailable: {exc}", err=True
+            )
 
 
 def main() -> None:

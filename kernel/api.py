@@ -13,7 +13,7 @@ from quart_schema import validate_querystring, validate_request
 from kernel.auth.decorators import current_claims, current_user, require_auth, require_role
 from kernel.auth.models import Role, User, UserStatus
 from kernel.errors import ApiError, iso, ok
-from kernel.hookspecs import hookimpl
+from kernel.hookspecs import hookimpl, hookspec
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, Schema, responds
@@ -33,6 +33,7 @@ __all__ = [
     "current_user",
     "get_platform",
     "hookimpl",
+    "hookspec",
     "iso",
     "ok",
     "publish",

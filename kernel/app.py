@@ -192,9 +192,11 @@ def _install_lifecycle(app: Quart, platform: Platform) -> None:
         await db.open_database(config)
         try:
             await platform.events.start()
+            await platform.auth.start()
             await _call_each(platform, "startup", app, strict=True)
         except BaseException:
             # after_serving will not run: release what we opened so nothing leaks.
+            await platform.auth.stop()
             await platform.events.stop()
             await db.close_database()
             raise
@@ -207,5 +209,6 @@ def _install_lifecycle(app: Quart, platform: Platform) -> None:
     @app.after_serving
     async def stop() -> None:
         await _call_each(platform, "shutdown", app, strict=False)
+        await platform.auth.stop()
         await platform.events.stop()
         await db.close_database()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dynaconf import Dynaconf
+from dynaconf.utils.parse_conf import parse_conf_data
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "settings.toml"
+ENV_PREFIX = "PLATFORM_"
 SECRET_MARKERS = ("secret", "password", "token", "private_key")
 
 Settings = Dynaconf
@@ -20,35 +23,52 @@ Settings = Dynaconf
 def load_settings(
     overrides: Mapping[str, Any] | None = None, config_file: str | os.PathLike | None = None
 ) -> Settings:
-    """Build the settings of one app: defaults, settings files, environment, then `overrides`."""
-    files = [str(DEFAULTS_FILE)]
-    extra = os.environ.get("PLATFORM_SETTINGS_FILES", "")
-    files += [f for f in extra.split(",") if f.strip()]
-    if config_file:
-        path = Path(config_file)
+    """Build the settings of one app, each layer over the one before.
+
+    config/settings.toml, then settings files (PLATFORM_SETTINGS_FILES, comma-separated, then
+    `config_file`), then PLATFORM_* environment variables (nested keys joined by "__", values
+    parsed as TOML), then `overrides`. Tables merge key by key; any other value, lists
+    included, replaces the one below.
+    """
+    files = [f.strip() for f in os.environ.get("PLATFORM_SETTINGS_FILES", "").split(",")]
+    files = [f for f in files if f] + ([str(config_file)] if config_file else [])
+    # Dynaconf reads only the defaults; the layers above are applied here so that lists
+    # replace instead of concatenating (dynaconf's merge appends them).
+    settings = Dynaconf(settings_files=[str(DEFAULTS_FILE)], environments=False, loaders=[])
+    for name in files:
+        path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"settings file not found: {path}")
-        files.append(str(path))
-    settings = Dynaconf(
-        envvar_prefix="PLATFORM",
-        settings_files=files,
-        environments=False,
-        merge_enabled=True,
-    )
-    for dotted, value in _leaves(overrides or {}):
-        settings.set(dotted, value, merge=False)
+        with path.open("rb") as handle:
+            try:
+                layer = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"settings file {path}: {exc}") from exc
+        _apply(settings, layer)
+    _apply(settings, _environment())
+    _apply(settings, overrides or {})
     return settings
 
 
-def _leaves(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Flatten nested overrides to dotted keys: tables merge, lists and scalars replace."""
-    leaves: list[tuple[str, Any]] = []
-    for key, value in mapping.items():
+def _environment() -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "PLATFORM_SETTINGS_FILES":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        table = layer
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+        table[keys[-1]] = parse_conf_data(raw, tomlfy=True)
+    return layer
+
+
+def _apply(settings: Settings, layer: Mapping[str, Any], prefix: str = "") -> None:
+    for key, value in layer.items():
         if isinstance(value, Mapping) and value:
-            leaves += _leaves(value, f"{prefix}{key}.")
+            _apply(settings, value, f"{prefix}{key}.")
         else:
-            leaves.append((f"{prefix}{key}", value))
-    return leaves
+            settings.set(f"{prefix}{key}", value, merge=False)
 
 
 def data_dir(settings: Settings) -> Path:

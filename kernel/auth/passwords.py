@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from passlib.context import CryptContext
 
 _context = CryptContext(schemes=["argon2"], deprecated="auto")
-# Verified against when a login names no user, so both paths cost one argon2 verify.
-_DUMMY_HASH = _context.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when a login names no user, so both paths cost one argon2 verify.
+
+    Made on first use, not at import: every `platform` command imports this module.
+    """
+    return _context.hash("not-a-real-password")
 
 
 async def hash_password(password: str) -> str:
@@ -16,6 +24,5 @@ async def hash_password(password: str) -> str:
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
-    return await asyncio.to_thread(_context.verify, password, password_hash or _DUMMY_HASH) and (
-        password_hash is not None
-    )
+    matches = await asyncio.to_thread(_context.verify, password, password_hash or _dummy_hash())
+    return matches and password_hash is not None

@@ -6,16 +6,22 @@ status and business code a client sees.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import inspect
 import logging
 import re
+import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.signals import post_save
 
 from kernel import errors
 from kernel.auth.models import (
@@ -61,13 +67,82 @@ def public_user(user: User) -> dict[str, Any]:
     }
 
 
+AUTH_CHANNEL = "kernel:auth"
+_live_services: weakref.WeakSet[AuthService] = weakref.WeakSet()
+
+
+@post_save(User)
+async def _user_saved(sender: type[User], instance: User, *_args: Any) -> None:
+    # Any saved change to a user (ban, role, deletion, password) reaches every node's cache now.
+    for service in list(_live_services):
+        await service.user_changed(instance.id)
+
+
 class AuthService:
+    """Accounts and tokens of one app.
+
+    Authenticating a request needs no database query in the common case: users are cached
+    for `auth.user_cache_ttl` seconds and dropped from every node's cache as soon as one is
+    saved (a post_save signal, sent over the event bus's channel); revoked access tokens are
+    kept in memory (loaded at start, spread by the same channel). Bulk queryset updates of
+    users bypass the signal and are seen once the cache entry expires.
+    """
+
     def __init__(self, tokens: TokenService, settings: Any, events: Any, hook: Any) -> None:
         self.tokens = tokens
         self.settings = settings
         self.events = events
         self.hook = hook
         self.reset_ttl = int(settings.get("auth.reset_token_ttl", 3600))
+        self.user_cache_ttl = float(settings.get("auth.user_cache_ttl", 5))
+        self._users: dict[int, tuple[float, User]] = {}
+        self._revoked: dict[str, datetime] = {}
+        self._listener: asyncio.Task | None = None
+
+    # -- lifecycle and shared state -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load unexpired revocations and follow other nodes' changes (needs the database)."""
+        rows = await RevokedAccessToken.filter(expires_at__gt=utcnow())
+        self._revoked = {row.jti: row.expires_at for row in rows}
+        ready = asyncio.Event()
+        self._listener = asyncio.create_task(self._follow(ready), name="platform-auth")
+        await asyncio.wait_for(ready.wait(), timeout=10)
+        _live_services.add(self)
+
+    async def stop(self) -> None:
+        _live_services.discard(self)
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._users.clear()
+
+    async def _follow(self, ready: asyncio.Event) -> None:
+        async with self.events.subscribe(AUTH_CHANNEL) as messages:
+            ready.set()
+            async for message in messages:
+                if "user_id" in message:
+                    self._users.pop(int(message["user_id"]), None)
+                if "revoked" in message:
+                    self._revoked[message["revoked"]] = datetime.fromisoformat(message["until"])
+
+    async def user_changed(self, user_id: int) -> None:
+        """Forget a cached user here and on every node (call after bulk updates of users)."""
+        self._users.pop(user_id, None)
+        if self._listener is not None:
+            await self.events.send(AUTH_CHANNEL, {"user_id": user_id})
+
+    async def _user(self, user_id: int) -> User | None:
+        cached = self._users.get(user_id)
+        if cached and time.monotonic() - cached[0] < self.user_cache_ttl:
+            # A copy: a route that changes its user must not change the cache before saving.
+            return copy.copy(cached[1])
+        user = await User.get_or_none(id=user_id)
+        if user is not None and self.user_cache_ttl > 0:
+            self._users[user_id] = (time.monotonic(), copy.copy(user))
+        return user
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -190,6 +265,11 @@ class AuthService:
             jti=claims.jti, defaults={"expires_at": claims.expires_at}
         )
         await RevokedAccessToken.filter(expires_at__lt=utcnow()).delete()
+        self._revoked[claims.jti] = claims.expires_at
+        self._revoked = {jti: until for jti, until in self._revoked.items() if until > utcnow()}
+        await self.events.send(
+            AUTH_CHANNEL, {"revoked": claims.jti, "until": claims.expires_at.isoformat()}
+        )
         await self.events.publish("user.logged_out", user_id=user.id)
 
     async def revoke_sessions(self, user: User, keep_family: str | None = None) -> int:
@@ -213,14 +293,14 @@ class AuthService:
             raise ApiError(401, "access token expired", errors.TOKEN_EXPIRED) from exc
         except TokenInvalid as exc:
             raise ApiError(401, str(exc)) from exc
-        user = await User.get_or_none(id=claims.user_id)
+        if claims.jti in self._revoked:
+            raise ApiError(401, "access token revoked")
+        user = await self._user(claims.user_id)
         if user is None or user.status == UserStatus.DELETED:
             raise ApiError(401, "invalid access token: account no longer exists")
         if user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after:
             raise ApiError(401, "access token revoked")
         await self._refuse_if_banned(user)
-        if await RevokedAccessToken.exists(jti=claims.jti):
-            raise ApiError(401, "access token revoked")
         return user, claims
 
     # -- passwords ------------------------------------------------------------------------

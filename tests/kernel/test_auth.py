@@ -209,10 +209,19 @@ async def test_expired_token_gives_1005(make_client, db_overrides):
     assert (await response.get_json())["code"] == 1005
 
 
+async def save_user(username: str, **fields) -> None:
+    """Change a user the way plugins do (a model save, which reaches every node's cache)."""
+    user = await User.get(username=username)
+    for name, value in fields.items():
+        setattr(user, name, value)
+    await user.save()
+
+
 async def test_admin_role(auth_client):
     data = await logged_in(auth_client)
-    await User.filter(username="alice").update(role=Role.ADMIN)
-    # The role is read from the database, so a promotion counts at once.
+    assert (await whoami(auth_client, data["token"])).status_code == 403  # now cached
+    await save_user("alice", role=Role.ADMIN)
+    # The role is the stored one, not the token's claim: a promotion counts at once.
     response = await whoami(auth_client, data["token"])
     assert response.status_code == 200
     plugins = (await response.get_json())["data"]["plugins"]
@@ -291,7 +300,8 @@ async def test_logout_body_is_validated(auth_client):
 
 async def test_banned_user_is_locked_out_at_once(auth_client):
     data = await logged_in(auth_client)
-    await User.filter(username="alice").update(status=UserStatus.BANNED, ban_reason="spam")
+    assert (await whoami(auth_client, data["token"])).status_code == 403  # now cached
+    await save_user("alice", status=UserStatus.BANNED, ban_reason="spam")
     response = await whoami(auth_client, data["token"])
     assert response.status_code == 403
     assert "spam" in (await response.get_json())["message"]
@@ -315,7 +325,8 @@ async def test_timed_ban_lifts_itself(auth_client):
 
 async def test_deleted_user_tokens_stop_working(auth_client):
     data = await logged_in(auth_client)
-    await User.filter(username="alice").update(status=UserStatus.DELETED)
+    assert (await whoami(auth_client, data["token"])).status_code == 403  # now cached
+    await save_user("alice", status=UserStatus.DELETED)
     assert (await whoami(auth_client, data["token"])).status_code == 401
     response, _ = await login(auth_client)
     assert response.status_code == 401
@@ -405,3 +416,29 @@ async def test_change_password_keeps_this_session_and_ends_others(auth_client):
     assert keep.status_code == 200
     assert other.status_code == 401
     assert (await login(auth_client, "alice", "changed-pw-1"))[0].status_code == 200
+
+
+async def test_bulk_updates_are_seen_after_the_cache_ttl(make_client):
+    async with make_client(auth={"user_cache_ttl": 0.3}) as client:
+        data = await logged_in(client)
+        assert (await whoami(client, data["token"])).status_code == 403  # cached
+        await User.filter(username="alice").update(status=UserStatus.BANNED)
+        # A queryset update sends no signal: the cached entry serves until it expires...
+        stale = await whoami(client, data["token"])
+        assert "needs role admin" in (await stale.get_json())["message"]
+        await asyncio.sleep(0.35)
+        banned = await whoami(client, data["token"])
+        # ...unless the writer says so, which bulk writers must do.
+        await User.filter(username="alice").update(status=UserStatus.DELETED)
+        await client.app.extensions["platform"].auth.user_changed(data["user"]["user_id"])
+        deleted = await whoami(client, data["token"])
+    assert "banned" in (await banned.get_json())["message"]
+    assert deleted.status_code == 401
+
+
+async def test_a_logout_is_known_after_a_restart(make_client):
+    async with make_client() as client:
+        data = await logged_in(client)
+        await client.post("/api/v1/auth/logout", headers=bearer(data["token"]))
+    async with make_client() as client:  # same data dir: a restarted server
+        assert (await whoami(client, data["token"])).status_code == 401
