@@ -1,0 +1,31 @@
+"""Request and response schemas of /api/v1/example (validation and the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from kernel.api import Out, Schema
+
+
+class NoteIn(Schema):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class PageQuery(Schema):
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=20, ge=1, le=100)
+
+
+class NoteOut(Out):
+    note_id: int
+    text: str
+    created_at: datetime
+
+
+class NotesPage(Out):
+    notes: list[NoteOut]
+    total: int
+    page: int
+    page_size: int
