@@ -1,6 +1,6 @@
 """A bare Quart "hello" app: the baseline the platform's throughput is compared with.
 
-Served by tests/bench/http.py as `python -m tests.bench.bare_app --port P` (from the repository
+Served by tests/bench/bench_http.py as `python -m tests.bench.bare_app --port P` (from the repo
 root), with the same hypercorn settings as `platform serve` with one worker (cli/main.py): a
 Config() with one bind address, the access and error logs going to the "platform.access" and
 "platform.server" loggers at the same level, graceful_timeout 5, and hypercorn.asyncio.serve.

@@ -1,6 +1,6 @@
 """HTTP benchmark of `platform serve`: start-up time and throughput against a bare Quart app.
 
-Run from anywhere:  .venv/bin/python tests/bench/http.py [--duration 10] [--connections 32]
+Run from anywhere:  .venv/bin/python tests/bench/bench_http.py [--duration 10] [--connections 32]
 
 1. Start-up: the time from starting `platform serve` to the first 200 on GET /readyz, on a new
    data dir (includes the migrations) and again on the same data dir; kernel only
@@ -18,17 +18,7 @@ server binds 127.0.0.1 and is stopped at the end, also on errors and Ctrl-C. Thi
 not a test: tests/bench/conftest.py keeps pytest from collecting it.
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is named http.py: run as a script, its folder becomes sys.path[0] and would shadow the
-# standard library's `http` package (imported by httpx, urllib, ...). Drop that entry first.
-HERE = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
-    sys.path.pop(0)
 
 import argparse
 import asyncio
@@ -38,14 +28,17 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BIN_DIR = Path(sys.executable).parent
 PLATFORM_BIN = BIN_DIR / "platform"
