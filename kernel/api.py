@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from quart import current_app
+from quart import current_app, has_request_context, request
 from quart_schema import validate_querystring, validate_request
 
 from kernel.auth.decorators import current_claims, current_user, require_auth, require_role
@@ -16,7 +16,7 @@ from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
-from kernel.schemas import Out, Schema, responds
+from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
 
 if TYPE_CHECKING:
     from kernel.app import Platform
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "Out",
+    "PageQuery",
     "PluginUnavailable",
+    "Query",
     "Role",
     "Schema",
     "User",
@@ -36,6 +38,9 @@ __all__ = [
     "hookspec",
     "iso",
     "ok",
+    "optional_body",
+    "paginate",
+    "public_url",
     "publish",
     "rate_limit",
     "require_auth",
@@ -54,3 +59,14 @@ def get_platform() -> Platform:
 async def publish(name: str, **data: Any) -> Any:
     """Publish an event to every plugin's `on_event` hook on every node."""
     return await get_platform().events.publish(name, **data)
+
+
+def public_url(path: str, *, websocket: bool = False) -> str:
+    """An absolute URL of this deployment for `path` (setting `public_url`, else the request's)."""
+    base = get_platform().settings.get("public_url") or ""
+    if not base and has_request_context():
+        base = request.host_url
+    base = base.rstrip("/")
+    if websocket:
+        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return f"{base}{path}"

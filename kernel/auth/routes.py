@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-from quart import Blueprint, request
-from quart_schema import RequestSchemaValidationError
+from quart import Blueprint
 
 from kernel.api import (
     ApiError,
@@ -12,6 +10,7 @@ from kernel.api import (
     current_user,
     get_platform,
     ok,
+    optional_body,
     rate_limit,
     require_auth,
     responds,
@@ -72,13 +71,7 @@ async def refresh(data: s.RefreshIn):
 @responds(s.Empty)
 async def logout():
     """End this login: its refresh tokens and the access token used for this call."""
-    raw = await request.get_json(silent=True, force=True) if await request.get_data() else {}
-    if raw is None:
-        raise ApiError(400, "malformed request: the body is not valid JSON")
-    try:
-        data = s.LogoutIn.model_validate(raw)
-    except ValidationError as exc:
-        raise RequestSchemaValidationError(exc) from exc
+    data = await optional_body(s.LogoutIn)
     await get_platform().auth.logout(current_user(), current_claims(), data.refresh_token)
     return ok({}, "logged out")
 
