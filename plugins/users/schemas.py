@@ -83,6 +83,10 @@ class ProfileOut(Out):
     updated_at: datetime
 
 
+class Empty(Out):
+    pass
+
+
 class AvatarOut(Out):
     avatar_url: str
 

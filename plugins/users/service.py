@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 from quart import has_app_context
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from kernel.api import ApiError, Role, User, UserStatus, iso, public_url
@@ -84,27 +85,31 @@ async def get_user(user_id: int) -> User:
 
 
 @contextlib.asynccontextmanager
-async def locked_user(user_id: int) -> AsyncIterator[tuple[User, list[int]]]:
-    """In a transaction: the user's row and the ids of the active admins, all locked.
+async def locked_user(
+    user_id: int, *, with_admins: bool = False
+) -> AsyncIterator[tuple[User, list[int]]]:
+    """In a transaction: the user's row, locked, and (`with_admins`) the active admins' ids.
 
-    The active admins are locked first, always in id order, so two concurrent changes cannot
-    both remove "one of two" admins, and lock order never deadlocks. (PostgreSQL row locks;
-    SQLite runs one write transaction at a time anyway.) The changes made inside commit
-    together or not at all.
+    The changes made inside commit together or not at all. With `with_admins` the rows of the
+    active admins are locked first, in id order, so two concurrent changes cannot both remove
+    "one of two" admins, and lock order cannot deadlock (a transaction locking the user's row
+    alone holds one lock and waits for none). PostgreSQL row locks; SQLite runs one write
+    transaction at a time anyway. Without `with_admins` the list is empty.
     """
     if not 0 < user_id <= MAX_DB_ID:
         raise ApiError(404, f"user {user_id} not found", USER_NOT_FOUND)
     async with in_transaction():
-        admins = await (
-            User.filter(role=Role.ADMIN, status=UserStatus.ACTIVE)
-            .select_for_update()
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
+        admins = []
+        if with_admins:
+            admins = (
+                await User.filter(role=Role.ADMIN, status=UserStatus.ACTIVE)
+                .select_for_update()
+                .order_by("id")
+            )
         user = await User.filter(id=user_id).select_for_update().first()
         if user is None:
             raise ApiError(404, f"user {user_id} not found", USER_NOT_FOUND)
-        yield user, list(admins)
+        yield user, [admin.id for admin in admins]
 
 
 def refuse_losing_last_admin(user: User, active_admins: list[int], action: str) -> None:
@@ -311,13 +316,15 @@ async def set_avatar(platform: Any, user: User, data: bytes) -> User:
 
 async def _released_names(user_id: int) -> tuple[str, str]:
     """The username and email a deleted account takes, so its own become free again."""
-    username, email = f"deleted-{user_id}", f"deleted-{user_id}@deleted.invalid"
-    taken = User.filter(username__iexact=username) | User.filter(email=email)
-    while await taken.exclude(id=user_id).exists():  # someone registered that very name
-        suffix = secrets.token_hex(4)
-        username, email = f"deleted-{user_id}-{suffix}", f"deleted-{user_id}-{suffix}@deleted.invalid"
-        taken = User.filter(username__iexact=username) | User.filter(email=email)
-    return username, email
+    name = f"deleted-{user_id}"
+    # Someone may have registered that very name: then add a random suffix.
+    while (
+        await User.filter(Q(username__iexact=name) | Q(email=f"{name}@deleted.invalid"))
+        .exclude(id=user_id)
+        .exists()
+    ):
+        name = f"deleted-{user_id}-{secrets.token_hex(4)}"
+    return name, f"{name}@deleted.invalid"
 
 
 async def delete_account(platform_or_auth: Any, user: User, actor_id: int | None = None) -> User:
@@ -328,7 +335,7 @@ async def delete_account(platform_or_auth: Any, user: User, actor_id: int | None
     """
     auth = _auth(platform_or_auth)
     username, email = await _released_names(user.id)
-    async with locked_user(user.id) as (fresh, admins):
+    async with locked_user(user.id, with_admins=True) as (fresh, admins):
         if fresh.status == UserStatus.DELETED:
             raise ApiError(409, f"user {fresh.id} is already deleted")
         refuse_losing_last_admin(fresh, admins, "delete")
