@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kernel.api import hookimpl
 from kernel.app import create_app
 
 POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -230,3 +231,25 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+class EventRecorder:
+    """A plugin object that records every published event at the on_event hook."""
+
+    plugin_name = "recorder"
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    @hookimpl
+    def on_event(self, event: Any) -> None:
+        self.events.append(event)
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [event.data for event in self.events if event.name == name]
+
+
+@pytest.fixture
+def recorder() -> EventRecorder:
+    """Pass it as `make_client(extra_plugins=[recorder])` to see what an app published."""
+    return EventRecorder()

@@ -6,27 +6,11 @@ from typing import Any
 
 import pytest
 
-from kernel.api import Role, User, UserStatus, hookimpl
+from kernel.api import Role, User, UserStatus
 
 PASSWORD = "s3cret-pass"
 ADMIN_PLUGINS = {"plugins": {"enabled": ["users", "admin"]}}
 USERS = "/api/v1/admin/users"
-
-
-class Recorder:
-    """Records every published event at the on_event hook."""
-
-    plugin_name = "recorder"
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    @hookimpl
-    def on_event(self, event):
-        self.events.append(event)
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [event.data for event in self.events if event.name == name]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -64,11 +48,6 @@ class Accounts:
 
 async def status_of(user_id: int) -> UserStatus:
     return (await User.get(id=user_id)).status
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

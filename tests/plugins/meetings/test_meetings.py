@@ -421,19 +421,7 @@ async def test_participants_add_remove_and_roles(sqlite_client, people):
     assert status == 404
 
 
-class EventRecorder:
-    plugin_name = "recorder"
-
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def on_event(self, event):
-        self.events.append((event.name, event.data))
-
-
-async def test_events_of_the_meeting_lifecycle(make_client):
-    recorder = EventRecorder()
+async def test_events_of_the_meeting_lifecycle(make_client, recorder):
     async with make_client(extra_plugins=[recorder], plugins={"enabled": ["meetings"]}) as client:
         people = People(client)
         _, host = await people.add("hana")
@@ -456,7 +444,7 @@ async def test_events_of_the_meeting_lifecycle(make_client):
         await call(client, "delete", f"{base}/participants/{guest_user.id}", host)
         await call(client, "post", f"{base}/end", host)
         await call(client, "delete", base, host)
-    names = [name for name, _ in recorder.events]
+    names = [event.name for event in recorder.events]
     assert names == [
         "meeting.created",
         "meeting.updated",
@@ -470,9 +458,9 @@ async def test_events_of_the_meeting_lifecycle(make_client):
         "meeting.ended",
         "meeting.deleted",
     ]
-    chat = dict(recorder.events)["chat.message"]
+    chat = recorder.named("chat.message")[0]
     assert chat["content"] == "hi all" and chat["meeting_id"] == mid
-    assert dict(recorder.events)["participant.removed"]["user_id"] == guest_user.id
+    assert recorder.named("participant.removed")[0]["user_id"] == guest_user.id
 
 
 # -- chat ----------------------------------------------------------------------------------------

@@ -9,30 +9,12 @@ import pytest
 from PIL import Image
 from quart.datastructures import FileStorage
 
-from kernel.api import hookimpl
-
 PASSWORD = "s3cret-pass"
 USERS = {"plugins": {"enabled": ["users"]}}
 PROFILE = "/api/v1/users/profile"
 CHANGE_PASSWORD = "/api/v1/users/change-password"
 UPLOAD = "/api/v1/users/upload-avatar"
 ACCOUNT = "/api/v1/users/account"
-
-
-class Recorder:
-    """Records every published event at the on_event hook."""
-
-    plugin_name = "recorder"
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    @hookimpl
-    def on_event(self, event):
-        self.events.append(event)
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [event.data for event in self.events if event.name == name]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -73,11 +55,6 @@ def image_bytes(size=(800, 400), fmt="PNG", mode="RGB", color="red", **save) -> 
 def upload(data: bytes, filename="avatar.png", content_type="image/png") -> dict[str, Any]:
     """The `files` argument of the test client for one multipart field `file`."""
     return {"file": FileStorage(io.BytesIO(data), filename=filename, content_type=content_type)}
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture
