@@ -1,0 +1,204 @@
+"""The connections of this node, grouped by room, and delivery to them.
+
+Every room message goes out on the event bus channel `signaling:room:<meeting_id>`: one
+listener per room per node hands it to the local connections it is meant for. Without Redis
+the channel is in-process; with Redis every node with a member of the room gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+
+log = logging.getLogger("platform.signaling")
+
+CLOSE_SLOW_CONSUMER = 1013
+_CLOSE = object()
+
+
+class Connection:
+    """One accepted WebSocket: a bounded send queue drained by its own sender task."""
+
+    def __init__(
+        self,
+        ws: Any,
+        session_id: str,
+        connection_id: str,
+        user: Any,
+        meeting_id: int,
+        queue_size: int,
+    ) -> None:
+        self.ws = ws
+        self.session_id = session_id
+        self.connection_id = connection_id
+        self.user_id = user.id
+        self.username = user.username
+        self.meeting_id = meeting_id
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.last_received = time.monotonic()
+        self.errors = 0
+        self.window_start = time.monotonic()
+        self.window_count = 0
+        self.close_code: int | None = None
+        # The task reading this socket: stopped once we closed it, since a peer that never
+        # answers the close frame would otherwise keep it waiting for ever.
+        self.reader: asyncio.Task | None = None
+        self.sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{session_id}")
+
+    def offer(self, text: str) -> bool:
+        """Queue a message; False when the receiver is too slow (its queue is full)."""
+        if self.close_code is not None:
+            return True
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is queued (or at once if the queue is full)."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        try:
+            self.queue.put_nowait((_CLOSE, code, reason))
+        except asyncio.QueueFull:  # no room for the close marker: drop what is queued
+            self.sender.cancel()
+            self.sender = asyncio.create_task(self._close_now(code, reason))
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason[:120])
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                item = await self.queue.get()
+                if isinstance(item, tuple) and item and item[0] is _CLOSE:
+                    await self._close_now(item[1], item[2])
+                    return
+                await self.ws.send(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket is gone: the receive side notices and cleans up
+            log.debug("send to session %s failed", self.session_id, exc_info=True)
+
+    async def stop(self) -> None:
+        self.sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.sender
+
+
+class Hub:
+    def __init__(self, events: Any) -> None:
+        self.events = events
+        self.rooms: dict[int, dict[str, Connection]] = {}
+        self._listeners: dict[int, asyncio.Task] = {}
+        self.received = 0
+        self.delivered = 0
+        self.delivered_by_room: dict[int, int] = {}
+        self._recent: deque[tuple[int, int]] = deque(maxlen=120)  # (second, deliveries)
+
+    # -- membership ----------------------------------------------------------------------
+
+    async def add(self, conn: Connection) -> None:
+        room = self.rooms.setdefault(conn.meeting_id, {})
+        room[conn.session_id] = conn
+        if conn.meeting_id not in self._listeners:
+            ready = asyncio.Event()
+            self._listeners[conn.meeting_id] = asyncio.create_task(
+                self._listen(conn.meeting_id, ready), name=f"room-{conn.meeting_id}"
+            )
+            await asyncio.wait_for(ready.wait(), timeout=10)
+
+    async def remove(self, conn: Connection) -> None:
+        room = self.rooms.get(conn.meeting_id, {})
+        if room.get(conn.session_id) is conn:
+            del room[conn.session_id]
+        if not room:
+            self.rooms.pop(conn.meeting_id, None)
+            listener = self._listeners.pop(conn.meeting_id, None)
+            if listener:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    def local(self, meeting_id: int, user_id: int | None = None) -> list[Connection]:
+        conns = list(self.rooms.get(meeting_id, {}).values())
+        return [c for c in conns if user_id is None or c.user_id == user_id]
+
+    def all(self) -> list[Connection]:
+        return [c for room in self.rooms.values() for c in room.values()]
+
+    async def stop(self) -> None:
+        for task in self._listeners.values():
+            task.cancel()
+        for task in list(self._listeners.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._listeners.clear()
+
+    # -- delivery ------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        meeting_id: int,
+        message: dict[str, Any],
+        *,
+        to_user: int | None = None,
+        to_session: str | None = None,
+        exclude_session: str | None = None,
+    ) -> None:
+        """Send a message to the room on every node (or to one user or session in it)."""
+        payload = {
+            "text": json.dumps(message, separators=(",", ":")),
+            "to_user": to_user,
+            "to_session": to_session,
+            "exclude": exclude_session,
+        }
+        await self.events.send(f"signaling:room:{meeting_id}", payload)
+
+    async def _listen(self, meeting_id: int, ready: asyncio.Event) -> None:
+        async with self.events.subscribe(f"signaling:room:{meeting_id}") as messages:
+            ready.set()
+            async for payload in messages:
+                self._deliver(meeting_id, payload)
+
+    def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
+        text, count = payload["text"], 0
+        for conn in list(self.rooms.get(meeting_id, {}).values()):
+            if payload.get("exclude") == conn.session_id:
+                continue
+            if payload.get("to_session") and payload["to_session"] != conn.session_id:
+                continue
+            if payload.get("to_user") is not None and payload["to_user"] != conn.user_id:
+                continue
+            if conn.offer(text):
+                count += 1
+            else:
+                log.warning("session %s cannot keep up: dropped", conn.session_id)
+                conn.close(CLOSE_SLOW_CONSUMER, "too slow: messages were piling up")
+        self.count_delivered(meeting_id, count)
+
+    def count_delivered(self, meeting_id: int, count: int) -> None:
+        if not count:
+            return
+        self.delivered += count
+        self.delivered_by_room[meeting_id] = self.delivered_by_room.get(meeting_id, 0) + count
+        second = int(time.time())
+        if self._recent and self._recent[-1][0] == second:
+            self._recent[-1] = (second, self._recent[-1][1] + count)
+        else:
+            self._recent.append((second, count))
+
+    def messages_per_second(self, window: int = 10) -> float:
+        now = int(time.time())
+        recent = sum(n for second, n in self._recent if now - window <= second < now)
+        return round(recent / window, 2)

@@ -1,0 +1,594 @@
+"""Signaling sessions and messages: who is connected where, and what each message does.
+
+Callable without HTTP. The WebSocket route opens a session, feeds every received frame to
+`handle`, and closes the session when the socket ends; the hub delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quart import current_app, has_app_context
+
+from kernel.api import ApiError, User, iso
+from plugins.meetings import service as meetings
+from plugins.meetings.models import ParticipantStatus
+from plugins.signaling.hub import Connection, Hub
+from plugins.signaling.models import SessionStatus, SignalingMessage, SignalingSession
+
+log = logging.getLogger("platform.signaling")
+
+# Error codes in `error` messages (2xxx: the meetings range the room belongs to).
+INVALID_MESSAGE = 2101
+MESSAGE_TOO_LARGE = 2102
+UNKNOWN_TYPE = 2103
+TOO_MANY_MESSAGES = 2104
+NO_SUCH_PEER = 2105
+# WebSocket close codes.
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_REMOVED = 4403
+CLOSE_MEETING_ENDED = 4410
+CLOSE_REPLACED = 4409
+
+RELAYED = ("offer", "answer", "ice-candidate")
+KNOWN = (*RELAYED, "join", "leave", "chat", "media-state", "ping", "pong")
+LIVE = (SessionStatus.CONNECTED, SessionStatus.RECONNECTING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Config:
+    heartbeat_interval: float = 15.0
+    reconnect_grace: float = 15.0
+    max_message_bytes: int = 65536
+    max_messages_per_second: int = 50
+    max_errors: int = 10
+    send_queue_size: int = 256
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Config:
+        values = settings.get("signaling") or {}
+        return cls(
+            **{
+                k: type(getattr(cls, k))(v)
+                for k, v in values.items()
+                if k in cls.__dataclass_fields__
+            }
+        )
+
+
+class Signaling:
+    """The signaling state of one node: its hub, its sessions' timers, its heartbeat."""
+
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.node = platform.node
+        self.config = Config.from_settings(platform.settings)
+        self.hub = Hub(platform.events)
+        self._grace: dict[str, asyncio.Task] = {}
+        self._heartbeat: asyncio.Task | None = None
+        self._stopping = False
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        # Sessions this node held before a restart are gone: let the others know.
+        await self._reap(
+            SignalingSession.filter(node=self.node, status__in=list(LIVE)), "node restarted"
+        )
+        self._heartbeat = asyncio.create_task(self._beat(), name="signaling-heartbeat")
+
+    async def stop(self) -> None:
+        # Sessions still open stay "connected" in the database: the next start of this node,
+        # or the other nodes' heartbeat, ends them and tells their rooms.
+        self._stopping = True
+        tasks = [t for t in (self._heartbeat, *self._grace.values()) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conn in self.hub.all():
+            conn.close(1001, "server shutting down")
+        await self.hub.stop()
+
+    # -- opening and closing -------------------------------------------------------------
+
+    async def admit(self, user: User, meeting_id: int) -> None:
+        """Refuse (ApiError) unless the user may be in the room; join through meeting rules."""
+        acc = await meetings.access(meeting_id, user)
+        meetings.refuse_if_closed(acc.meeting)
+        if acc.participant is None or acc.participant.status == ParticipantStatus.OFFLINE:
+            participant = await meetings.join(acc, None)  # password, seats, waiting room
+        else:
+            participant = acc.participant
+        if participant.status == ParticipantStatus.WAITING:
+            raise ApiError(403, "you are in the waiting room: the host has not admitted you yet")
+
+    async def open(
+        self, ws: Any, user: User, meeting_id: int, resume: str | None, user_agent: str | None
+    ) -> tuple[Connection, bool]:
+        """Register a connection: resume `resume` if it is this user's, else a new session."""
+        now, connection_id = utcnow(), uuid.uuid4().hex
+        resumed = False
+        if resume:
+            # Taking a session over is one conditional update: only one socket can win it.
+            resumed = bool(
+                await SignalingSession.filter(
+                    id=resume, user_id=user.id, meeting_id=meeting_id, status__in=list(LIVE)
+                ).update(
+                    status=SessionStatus.CONNECTED,
+                    node=self.node,
+                    connection_id=connection_id,
+                    last_seen=now,
+                    disconnected_at=None,
+                )
+            )
+        session_id = resume if resumed else uuid.uuid4().hex
+        if resumed:
+            timer = self._grace.pop(session_id, None)
+            if timer:
+                timer.cancel()
+            for old in self.hub.local(meeting_id):
+                if old.session_id == session_id:  # the same device's stale socket, here
+                    await self.hub.remove(old)
+                    old.close(CLOSE_REPLACED, "resumed on another connection")
+        else:
+            await SignalingSession.create(
+                id=session_id,
+                meeting_id=meeting_id,
+                user_id=user.id,
+                status=SessionStatus.CONNECTED,
+                node=self.node,
+                connection_id=connection_id,
+                user_agent=(user_agent or "")[:300] or None,
+                connected_at=now,
+                last_seen=now,
+            )
+        conn = Connection(
+            ws, session_id, connection_id, user, meeting_id, self.config.send_queue_size
+        )
+        await self.hub.add(conn)
+        await self.send_room_info(conn, resumed)
+        if not resumed:
+            await self.broadcast(
+                conn.meeting_id,
+                "user-joined",
+                conn.user_id,
+                {
+                    "user_id": user.id,
+                    "username": user.username,
+                    "session_id": session_id,
+                },
+                exclude=session_id,
+                keep=True,
+            )
+        log.info(
+            "session %s %s: user %s in meeting %s",
+            session_id,
+            "resumed" if resumed else "opened",
+            user.id,
+            meeting_id,
+        )
+        return conn, resumed
+
+    async def dropped(self, conn: Connection) -> None:
+        """The socket ended without `leave`: hold the session for the reconnect grace."""
+        await self.hub.remove(conn)
+        await conn.stop()
+        if self._stopping:
+            return
+        held = await SignalingSession.filter(
+            id=conn.session_id, connection_id=conn.connection_id, status=SessionStatus.CONNECTED
+        ).update(status=SessionStatus.RECONNECTING, disconnected_at=utcnow())
+        if held:
+            self._grace[conn.session_id] = asyncio.create_task(
+                self._expire(conn.session_id, conn.connection_id)
+            )
+
+    async def left(self, conn: Connection, reason: str) -> None:
+        """The session ends now (leave, removal, meeting end): no grace."""
+        await self.hub.remove(conn)
+        await self._end(
+            SignalingSession.filter(
+                id=conn.session_id, connection_id=conn.connection_id, status__in=list(LIVE)
+            ),
+            reason,
+        )
+
+    async def _expire(self, session_id: str, connection_id: str) -> None:
+        await asyncio.sleep(self.config.reconnect_grace)
+        self._grace.pop(session_id, None)
+        await self._end(
+            SignalingSession.filter(
+                id=session_id, connection_id=connection_id, status=SessionStatus.RECONNECTING
+            ),
+            "connection lost",
+        )
+
+    async def _end(self, query: Any, reason: str) -> None:
+        for session in await query:
+            # Whoever flips the row tells the room: exactly once across nodes.
+            ended = await SignalingSession.filter(
+                id=session.id, connection_id=session.connection_id, status=session.status
+            ).update(status=SessionStatus.DISCONNECTED, disconnected_at=utcnow())
+            if not ended:
+                continue
+            await self.broadcast(
+                session.meeting_id,
+                "user-left",
+                session.user_id,
+                {
+                    "user_id": session.user_id,
+                    "session_id": session.id,
+                    "reason": reason,
+                },
+                keep=True,
+            )
+            await self._leave_meeting_if_gone(session.meeting_id, session.user_id)
+
+    async def _leave_meeting_if_gone(self, meeting_id: int, user_id: int) -> None:
+        """The user's last device left: they are no longer in the meeting (seat freed)."""
+        if await SignalingSession.filter(
+            meeting_id=meeting_id, user_id=user_id, status__in=list(LIVE)
+        ).exists():
+            return
+        user = await User.get_or_none(id=user_id)
+        if user is None:
+            return
+        with contextlib.suppress(ApiError):
+            await meetings.leave(await meetings.access(meeting_id, user))
+
+    async def _reap(self, query: Any, reason: str) -> None:
+        await self._end(query, reason)
+
+    # -- heartbeat -----------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        interval = self.config.heartbeat_interval
+        ping = json.dumps({"type": "ping"})
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.heartbeat_once(ping)
+            except Exception:
+                log.exception("signaling heartbeat failed")
+
+    async def heartbeat_once(self, ping: str) -> None:
+        interval, now = self.config.heartbeat_interval, utcnow()
+        silent_for = time.monotonic() - 2 * interval
+        for conn in self.hub.all():
+            if conn.last_received < silent_for:
+                conn.close(CLOSE_POLICY, "no answer to pings")  # the receive loop ends
+            else:
+                conn.offer(ping)
+        await SignalingSession.filter(node=self.node, status=SessionStatus.CONNECTED).update(
+            last_seen=now
+        )
+        # Other nodes' sessions that stopped being refreshed: their node died.
+        stale = now - timedelta(seconds=2 * interval)
+        await self._reap(
+            SignalingSession.filter(status=SessionStatus.CONNECTED, last_seen__lt=stale).exclude(
+                node=self.node
+            ),
+            "node unreachable",
+        )
+        lapsed = now - timedelta(seconds=self.config.reconnect_grace)
+        await self._reap(
+            SignalingSession.filter(
+                status=SessionStatus.RECONNECTING, disconnected_at__lt=lapsed
+            ).exclude(id__in=list(self._grace)),
+            "connection lost",
+        )
+
+    # -- messages ------------------------------------------------------------------------
+
+    def envelope(
+        self, kind: str, meeting_id: int, sender: int | None, data: Any, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "from": sender,
+            "meeting_id": meeting_id,
+            "data": data,
+            "id": uuid.uuid4().hex,
+            "timestamp": iso(utcnow()),
+            **extra,
+        }
+
+    async def broadcast(
+        self,
+        meeting_id: int,
+        kind: str,
+        sender: int | None,
+        data: Any,
+        *,
+        exclude: str | None = None,
+        keep: bool = False,
+        session_id: str | None = None,
+    ) -> None:
+        message = self.envelope(kind, meeting_id, sender, data)
+        if keep:
+            await SignalingMessage.create(
+                meeting_id=meeting_id,
+                type=kind,
+                from_user=sender,
+                session_id=session_id or data.get("session_id"),
+                data=data,
+            )
+        await self.hub.publish(meeting_id, message, exclude_session=exclude)
+
+    def reply(self, conn: Connection, kind: str, data: Any, **extra: Any) -> None:
+        message = self.envelope(kind, conn.meeting_id, None, data, **extra)
+        if conn.offer(json.dumps(message, separators=(",", ":"))):
+            self.hub.count_delivered(conn.meeting_id, 1)
+
+    def error(self, conn: Connection, code: int, text: str) -> None:
+        self.reply(conn, "error", {"code": code, "message": text})
+        conn.errors += 1
+        if conn.errors >= self.config.max_errors:
+            conn.close(CLOSE_POLICY, "too many invalid messages")
+
+    async def send_room_info(self, conn: Connection, resumed: bool) -> None:
+        sessions = await SignalingSession.filter(
+            meeting_id=conn.meeting_id, status__in=list(LIVE)
+        ).order_by("connected_at")
+        users = {u.id: u for u in await User.filter(id__in={s.user_id for s in sessions})}
+        states = {
+            p["user_id"]: p
+            for p in await meetings.Participant.filter(meeting_id=conn.meeting_id).values(
+                "user_id", "audio_enabled", "video_enabled", "role"
+            )
+        }
+        participants = [
+            {
+                "user_id": s.user_id,
+                "username": users[s.user_id].username if s.user_id in users else None,
+                "session_id": s.id,
+                "status": s.status.value,
+                "role": states.get(s.user_id, {}).get("role"),
+                "audio_enabled": states.get(s.user_id, {}).get("audio_enabled", True),
+                "video_enabled": states.get(s.user_id, {}).get("video_enabled", True),
+            }
+            for s in sessions
+        ]
+        self.reply(
+            conn,
+            "room-info",
+            {
+                "session_id": conn.session_id,
+                "peer_id": conn.session_id,
+                "resumed": resumed,
+                "participants": participants,
+                "ice_servers": meetings.ice_servers(),
+            },
+        )
+
+    def _over_rate(self, conn: Connection) -> bool:
+        now = time.monotonic()
+        if now - conn.window_start >= 1:
+            conn.window_start, conn.window_count = now, 0
+        conn.window_count += 1
+        return conn.window_count > self.config.max_messages_per_second
+
+    async def handle(self, conn: Connection, raw: str | bytes) -> bool:
+        """Act on one received frame; False when the connection should end (leave)."""
+        conn.last_received = time.monotonic()
+        self.hub.received += 1
+        if len(raw) > self.config.max_message_bytes:
+            self.error(
+                conn,
+                MESSAGE_TOO_LARGE,
+                f"message larger than {self.config.max_message_bytes} bytes",
+            )
+            if conn.errors >= 3:
+                conn.close(CLOSE_TOO_BIG, "messages too large")
+            return True
+        if self._over_rate(conn):
+            self.error(
+                conn,
+                TOO_MANY_MESSAGES,
+                f"more than {self.config.max_messages_per_second} messages a second",
+            )
+            return True
+        try:
+            message = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self.error(conn, INVALID_MESSAGE, "not valid JSON")
+            return True
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self.error(conn, INVALID_MESSAGE, "a message is a JSON object with a string 'type'")
+            return True
+        kind, data = message["type"], message.get("data")
+        if kind not in KNOWN:
+            self.error(conn, UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+            return True
+        if data is not None and not isinstance(data, dict):
+            self.error(conn, INVALID_MESSAGE, "'data' must be a JSON object")
+            return True
+        data = data or {}
+        try:
+            return await self._dispatch(conn, kind, message, data)
+        except ApiError as exc:
+            self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+            return True
+
+    async def _dispatch(self, conn: Connection, kind: str, message: dict, data: dict) -> bool:
+        if kind == "ping":
+            self.reply(conn, "pong", {})
+        elif kind == "pong":
+            pass
+        elif kind == "join":
+            await self.send_room_info(conn, resumed=False)
+        elif kind == "leave":
+            await self.left(conn, "left")
+            conn.close(CLOSE_NORMAL, "left")
+            return False
+        elif kind in RELAYED:
+            await self._relay(conn, kind, message, data)
+        elif kind == "chat":
+            content = data.get("content")
+            if not isinstance(content, str):
+                self.error(conn, INVALID_MESSAGE, "chat: data.content must be a string")
+                return True
+            user = await User.get(id=conn.user_id)
+            acc = await meetings.access(conn.meeting_id, user)
+            if not 1 <= len(content) <= 1000 or not content.strip():
+                raise ApiError(422, "content: 1-1000 characters, not blank")
+            # Stored and published by the meetings service; on_event broadcasts it.
+            await meetings.send_message(acc, content)
+        elif kind == "media-state":
+            await self._media_state(conn, data)
+        return True
+
+    async def _relay(self, conn: Connection, kind: str, message: dict, data: dict) -> None:
+        target = message.get("to")
+        session = None
+        if isinstance(target, str) and target:
+            session = await SignalingSession.get_or_none(
+                id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
+            )
+        elif isinstance(target, int) and not isinstance(target, bool):
+            session = await SignalingSession.filter(
+                user_id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
+            ).first()
+        if session is None:
+            self.error(conn, NO_SUCH_PEER, f"{kind}: 'to' names no connected peer in this room")
+            return
+        envelope = self.envelope(
+            kind, conn.meeting_id, conn.user_id, data, to=target, from_session=conn.session_id
+        )
+        if isinstance(target, str):
+            await self.hub.publish(conn.meeting_id, envelope, to_session=target)
+        else:
+            await self.hub.publish(conn.meeting_id, envelope, to_user=target)
+
+    async def _media_state(self, conn: Connection, data: dict) -> None:
+        state = {
+            k: data[k] for k in ("audio_enabled", "video_enabled", "screen_share") if k in data
+        }
+        if not state or not all(isinstance(v, bool) for v in state.values()):
+            self.error(
+                conn,
+                INVALID_MESSAGE,
+                "media-state: data needs audio_enabled, video_enabled or screen_share as booleans",
+            )
+            return
+        await meetings.set_media_state(
+            conn.meeting_id, conn.user_id, state.get("audio_enabled"), state.get("video_enabled")
+        )
+        await self.broadcast(
+            conn.meeting_id,
+            "media-state",
+            conn.user_id,
+            {"user_id": conn.user_id, "session_id": conn.session_id, **state},
+            exclude=conn.session_id,
+            keep=True,
+        )
+
+    # -- reactions to REST (events) ------------------------------------------------------
+
+    async def on_event(self, event: Any) -> None:
+        name, data = event.name, event.data
+        if name == "chat.message" and event.node == self.node:
+            # REST and WebSocket chat both arrive here: one path to the room, on every node.
+            await self.broadcast(
+                data["meeting_id"],
+                "chat",
+                data["user_id"],
+                {
+                    "message_id": data["message_id"],
+                    "username": data["username"],
+                    "content": data["content"],
+                    "timestamp": data["timestamp"],
+                },
+                keep=True,
+                session_id=None,
+            )
+        elif name == "participant.removed":
+            await self._disconnect(
+                data["meeting_id"],
+                data["user_id"],
+                CLOSE_REMOVED,
+                "you were removed from the meeting",
+            )
+        elif name == "meeting.ended":
+            await self._disconnect(
+                data["meeting_id"], None, CLOSE_MEETING_ENDED, "the meeting has ended"
+            )
+
+    async def _disconnect(
+        self, meeting_id: int, user_id: int | None, code: int, reason: str
+    ) -> None:
+        """Tell this node's matching connections why, then close them (no grace)."""
+        for conn in self.hub.local(meeting_id, user_id):
+            self.reply(conn, "error", {"code": code, "message": reason})
+            await self.left(conn, reason)
+            conn.close(code, reason)
+
+    # -- REST views ----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        conns = self.hub.all()
+        return {
+            "node": self.node,
+            "connections": len(conns),
+            "rooms": len(self.hub.rooms),
+            "messages_received": self.hub.received,
+            "messages_delivered": self.hub.delivered,
+            "messages_per_second": self.hub.messages_per_second(),
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+        }
+
+
+def session_shape(session: SignalingSession) -> dict[str, Any]:
+    return {
+        "session_id": session.id,
+        "peer_id": session.id,
+        "meeting_id": session.meeting_id,
+        "user_id": session.user_id,
+        "status": session.status.value,
+        "node": session.node,
+        "user_agent": session.user_agent,
+        "connected_at": iso(session.connected_at),
+        "last_seen": iso(session.last_seen),
+        "disconnected_at": iso(session.disconnected_at),
+    }
+
+
+def history_shape(row: SignalingMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "from": row.from_user,
+        "session_id": row.session_id,
+        "meeting_id": row.meeting_id,
+        "data": row.data,
+        "timestamp": iso(row.created_at),
+    }
+
+
+async def room_access(meeting_id: int, user: User) -> None:
+    """Participants of the meeting and admins only."""
+    acc = await meetings.access(meeting_id, user)
+    acc.require(
+        acc.admin or acc.participant is not None,
+        "only participants of the meeting can see its sessions and history",
+    )
+
+
+def current() -> Signaling | None:
+    """This app's signaling state (made by the plugin's startup hook)."""
+    return current_app.extensions.get("signaling") if has_app_context() else None

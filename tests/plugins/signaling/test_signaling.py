@@ -1,0 +1,365 @@
+"""The signaling WebSocket on one node: admission, relay, chat, media state, protection,
+reconnects, REST views."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from quart.testing import WebsocketResponseError
+
+from plugins.meetings.models import ChatMessage, Participant
+from plugins.signaling.hub import Connection
+from plugins.signaling.models import SignalingMessage, SignalingSession
+
+from .conftest import Room, nothing_more, receive
+
+
+async def refused(room: Room, path: str) -> tuple[int, dict]:
+    with pytest.raises(WebsocketResponseError) as caught:
+        async with room.client.websocket(path) as ws:
+            await ws.receive()
+    response = caught.value.response
+    return response.status_code, json.loads(await response.get_data())
+
+
+async def test_admission_is_checked_before_accepting(room):
+    mid = await room.create()
+    await room.person("gus")
+    cases = [
+        (f"/ws/signaling?meeting_id={mid}", 401),
+        (f"/ws/signaling?meeting_id={mid}&token=garbage", 401),
+        (f"/ws/signaling?token={room.tokens['gus']}", 422),
+        (f"/ws/signaling?meeting_id=abc&token={room.tokens['gus']}", 422),
+        (f"/ws/signaling?meeting_id=9999&token={room.tokens['gus']}", 404),
+        (f"/ws/signaling?meeting_id={mid}&token={room.tokens['gus']}&user_id=12345", 403),
+    ]
+    for path, status in cases:
+        got, body = await refused(room, path)
+        assert got == status, (path, body)
+        assert body["message"] and body["request_id"]
+    assert await SignalingSession.all().count() == 0
+
+
+async def test_password_and_waiting_room_rules_apply(room):
+    locked = await room.create("hana", enable_waiting_room=True)
+    await room.person("gus")
+    status, body = await refused(
+        room, f"/ws/signaling?meeting_id={locked}&token={room.tokens['gus']}"
+    )
+    assert status == 403 and "waiting room" in body["message"]
+    assert (
+        await Participant.get(meeting_id=locked, user_id=room.users["gus"].id)
+    ).status == "waiting"
+
+
+async def test_link_join_and_token_in_subprotocol_or_header(room):
+    mid = await room.create()
+    await room.person("gus")
+    # Not joined over REST: the socket joins through the meeting's rules (no password here).
+    async with room.client.websocket(
+        f"/ws/signaling?meeting_id={mid}",
+        scope_base={"subprotocols": ["bearer", room.tokens["gus"]]},
+    ) as ws:
+        info = await receive(ws, "room-info")
+        assert info["data"]["participants"][0]["username"] == "gus"
+    assert (
+        await Participant.get(meeting_id=mid, user_id=room.users["gus"].id)
+    ).role == "participant"
+    async with room.client.websocket(
+        f"/ws/signaling?meeting_id={mid}", headers=room.headers("hana")
+    ) as ws:
+        assert (await receive(ws, "room-info"))["data"]["session_id"]
+
+
+async def test_join_relay_and_server_filled_sender(room):
+    await room.create()
+    await room.person("gus")
+    async with room.socket("hana") as hana:
+        hana_info = await receive(hana, "room-info")
+        async with room.socket("gus") as gus:
+            gus_info = await receive(gus, "room-info")
+            assert {p["username"] for p in gus_info["data"]["participants"]} == {"hana", "gus"}
+            joined = await receive(hana, "user-joined")
+            assert joined["data"]["username"] == "gus"
+            gus_session = gus_info["data"]["session_id"]
+            # Relay by session id; the client's own "from" is ignored.
+            await hana.send(
+                json.dumps(
+                    {"type": "offer", "to": gus_session, "from": 999, "data": {"sdp": "v=0 offer"}}
+                )
+            )
+            offer = await receive(gus, "offer")
+            assert offer["from"] == room.users["hana"].id
+            assert offer["from_session"] == hana_info["data"]["session_id"]
+            assert offer["data"] == {"sdp": "v=0 offer"} and offer["id"] and offer["timestamp"]
+            # Relay by user id.
+            await gus.send(
+                json.dumps(
+                    {"type": "answer", "to": room.users["hana"].id, "data": {"sdp": "v=0 answer"}}
+                )
+            )
+            assert (await receive(hana, "answer"))["data"] == {"sdp": "v=0 answer"}
+            await gus.send(
+                json.dumps(
+                    {"type": "ice-candidate", "to": "nobody-here", "data": {"candidate": "x"}}
+                )
+            )
+            error = await receive(gus, "error")
+            assert error["data"]["code"] == 2105
+        left = await receive(hana, "user-left")
+        assert left["data"]["user_id"] == room.users["gus"].id
+
+
+async def test_chat_is_stored_and_rest_chat_arrives_live(room):
+    mid = await room.create()
+    await room.person("gus")
+    await room.client.post(f"/api/v1/meetings/{mid}/join", headers=room.headers("gus"))
+    async with room.socket("hana") as hana, room.socket("gus") as gus:
+        await receive(hana, "room-info")
+        await receive(gus, "room-info")
+        await hana.send(json.dumps({"type": "chat", "data": {"content": "over the socket"}}))
+        for ws in (hana, gus):
+            chat = await receive(ws, "chat")
+            assert chat["data"]["content"] == "over the socket"
+            assert chat["from"] == room.users["hana"].id
+        await room.client.post(
+            f"/api/v1/meetings/{mid}/messages",
+            headers=room.headers("gus"),
+            json={"content": "over REST"},
+        )
+        assert (await receive(hana, "chat"))["data"]["content"] == "over REST"
+        await hana.send(json.dumps({"type": "chat", "data": {"content": ""}}))
+        assert (await receive(hana, "error"))["data"]["code"] == 422
+    assert await ChatMessage.filter(meeting_id=mid).count() == 2
+    assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 2
+
+
+async def test_chat_rules_of_the_meeting_apply(room):
+    await room.create(enable_chat=False)
+    async with room.socket("hana") as hana:
+        await receive(hana, "room-info")
+        await hana.send(json.dumps({"type": "chat", "data": {"content": "hi"}}))
+        error = await receive(hana, "error")
+        assert error["data"]["code"] == 403 and "disabled" in error["data"]["message"]
+
+
+async def test_media_state_is_stored_and_broadcast(room):
+    mid = await room.create()
+    await room.person("gus")
+    async with room.socket("hana") as hana, room.socket("gus") as gus:
+        await receive(hana, "room-info")
+        await receive(gus, "room-info")
+        await gus.send(
+            json.dumps(
+                {"type": "media-state", "data": {"audio_enabled": False, "video_enabled": True}}
+            )
+        )
+        state = await receive(hana, "media-state")
+        assert state["data"]["audio_enabled"] is False
+        await nothing_more(gus, "media-state", 0.2)  # not echoed to the sender
+        await gus.send(json.dumps({"type": "media-state", "data": {"audio_enabled": "off"}}))
+        assert (await receive(gus, "error"))["data"]["code"] == 2101
+    participant = await Participant.get(meeting_id=mid, user_id=room.users["gus"].id)
+    assert participant.audio_enabled is False and participant.video_enabled is True
+
+
+async def test_bad_input_gets_errors_then_a_close(make_client):
+    async with make_client(
+        plugins={"enabled": ["meetings", "signaling"]},
+        signaling={"max_errors": 4, "max_message_bytes": 1000},
+    ) as client:
+        room = Room(client)
+        await room.create()
+        async with room.socket("hana") as ws:
+            await receive(ws, "room-info")
+            expected = [
+                ("not json", 2101),
+                (json.dumps([1, 2]), 2101),
+                (json.dumps({"type": "teleport"}), 2103),
+            ]
+            for frame, code in expected:
+                await ws.send(frame)
+                assert (await receive(ws, "error"))["data"]["code"] == code
+            await ws.send(json.dumps({"type": "ping", "data": "x" * 2000}))
+            assert (await receive(ws, "error"))["data"]["code"] == 2102
+            # The server still answers, until the limit of errors closes the socket.
+            with pytest.raises(Exception) as closed:
+                for _ in range(5):
+                    await ws.send("still not json")
+                    await receive(ws, "pong", wait=1)
+            assert "1008" in repr(closed.value)
+
+
+async def test_floods_are_refused(make_client):
+    async with make_client(
+        plugins={"enabled": ["meetings", "signaling"]}, signaling={"max_messages_per_second": 5}
+    ) as client:
+        room = Room(client)
+        await room.create()
+        async with room.socket("hana") as ws:
+            await receive(ws, "room-info")
+            for _ in range(8):
+                await ws.send(json.dumps({"type": "ping"}))
+            kinds = [(await receive(ws))["type"] for _ in range(8)]
+    assert kinds.count("pong") == 5 and kinds.count("error") == 3
+
+
+async def test_removal_and_meeting_end_close_live_sessions(room):
+    mid = await room.create()
+    await room.person("gus")
+    await room.person("ivy")
+    async with room.socket("hana") as hana, room.socket("gus") as gus, room.socket("ivy") as ivy:
+        for ws in (hana, gus, ivy):
+            await receive(ws, "room-info")
+        await room.client.delete(
+            f"/api/v1/meetings/{mid}/participants/{room.users['gus'].id}",
+            headers=room.headers("hana"),
+        )
+        told = await receive(gus, "error")
+        assert told["data"]["code"] == 4403
+        left = await receive(hana, "user-left")
+        assert left["data"]["user_id"] == room.users["gus"].id
+        await room.client.post(f"/api/v1/meetings/{mid}/end", headers=room.headers("hana"))
+        for ws in (hana, ivy):
+            assert (await receive(ws, "error"))["data"]["code"] == 4410
+    assert await SignalingSession.filter(meeting_id=mid, status="connected").count() == 0
+
+
+async def test_reconnect_within_grace_resumes_without_flapping(room):
+    mid = await room.create()
+    await room.person("gus")
+    async with room.socket("hana") as hana:
+        await receive(hana, "room-info")
+        async with room.socket("gus") as gus:
+            session = (await receive(gus, "room-info"))["data"]["session_id"]
+            await receive(hana, "user-joined")
+            await gus.disconnect()
+        await asyncio.sleep(0.05)
+        async with room.socket("gus", session_id=session) as again:
+            info = await receive(again, "room-info")
+            assert info["data"]["resumed"] is True and info["data"]["session_id"] == session
+            await nothing_more(hana, "user-left", 0.5)  # longer than the 0.3 s grace
+        # Gone for good this time: after the grace the others hear it and the seat is freed.
+        left = await receive(hana, "user-left", wait=3)
+        assert left["data"]["session_id"] == session
+    participant = await Participant.get(meeting_id=mid, user_id=room.users["gus"].id)
+    assert participant.status == "offline"
+
+
+async def test_someone_elses_session_cannot_be_resumed(room):
+    await room.create()
+    await room.person("gus")
+    async with room.socket("hana") as hana:
+        session = (await receive(hana, "room-info"))["data"]["session_id"]
+        async with room.socket("gus", session_id=session) as gus:
+            info = await receive(gus, "room-info")
+            assert info["data"]["resumed"] is False and info["data"]["session_id"] != session
+
+
+async def test_silent_connections_are_dropped_by_the_heartbeat(make_client):
+    async with make_client(
+        plugins={"enabled": ["meetings", "signaling"]},
+        signaling={"heartbeat_interval": 0.2, "reconnect_grace": 0.1},
+    ) as c:
+        room = Room(c)
+        mid = await room.create()
+        await room.person("gus")
+        async with room.socket("hana") as hana:
+            await receive(hana, "room-info")
+            async with room.socket("gus") as gus:
+                await receive(gus, "room-info")
+                # hana answers pings; gus says nothing and must be dropped.
+                for _ in range(12):
+                    message = json.loads(await asyncio.wait_for(hana.receive(), 2))
+                    if message["type"] == "ping":
+                        await hana.send(json.dumps({"type": "pong"}))
+                    if message["type"] == "user-left":
+                        break
+                assert message["type"] == "user-left"
+                assert message["data"]["user_id"] == room.users["gus"].id
+        gone = SignalingSession.filter(meeting_id=mid, user_id=room.users["gus"].id)
+        assert await gone.filter(status="disconnected").count() == 1
+
+
+class StuckSocket:
+    """A peer that never reads: its sends wait forever (a network edge, not our code)."""
+
+    def __init__(self) -> None:
+        self.closed: list[int] = []
+
+    async def send(self, text: str) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed.append(code)
+
+
+async def test_a_slow_receiver_is_dropped_without_stalling_the_room(room):
+    mid = await room.create()
+    user = room.users["hana"]
+    hub = room.client.app.extensions["signaling"].hub
+    stuck = Connection(StuckSocket(), "stuck", "c1", user, mid, queue_size=3)
+    healthy_socket = StuckSocket()
+    healthy_socket.send = lambda text: asyncio.sleep(0)
+    healthy = Connection(healthy_socket, "fine", "c2", user, mid, queue_size=3)
+    await hub.add(stuck)
+    await hub.add(healthy)
+    for i in range(10):
+        hub._deliver(mid, {"text": f"message {i}"})
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert stuck.close_code == 1013 and stuck.ws.closed == [1013]
+    assert healthy.close_code is None
+    await hub.remove(stuck)
+    await hub.remove(healthy)
+    await stuck.stop()
+    await healthy.stop()
+
+
+async def test_rest_views_of_sessions_history_and_stats(room):
+    mid = await room.create()
+    await room.person("gus")
+    await room.person("oz")
+    await room.person("ada", admin=True)
+    async with room.socket("hana") as hana, room.socket("gus") as gus:
+        session = (await receive(hana, "room-info"))["data"]["session_id"]
+        await receive(gus, "room-info")
+        await gus.send(json.dumps({"type": "chat", "data": {"content": "hello"}}))
+        await receive(hana, "chat")
+        response = await room.client.get(f"/api/v1/sessions/{session}", headers=room.headers("gus"))
+        body = await response.get_json()
+        assert response.status_code == 200 and body["data"]["user_id"] == room.users["hana"].id
+        assert (
+            await room.client.get(f"/api/v1/sessions/{session}", headers=room.headers("oz"))
+        ).status_code == 403
+        assert (
+            await room.client.get("/api/v1/sessions/nope", headers=room.headers("gus"))
+        ).status_code == 404
+        response = await room.client.get(
+            f"/api/v1/sessions/room/{mid}", headers=room.headers("gus")
+        )
+        assert (await response.get_json())["data"]["total"] == 2
+        assert (
+            await room.client.get(f"/api/v1/sessions/room/{mid}", headers=room.headers("oz"))
+        ).status_code == 403
+        response = await room.client.get(
+            f"/api/v1/messages/history/{mid}", headers=room.headers("hana")
+        )
+        kinds = [m["type"] for m in (await response.get_json())["data"]["messages"]]
+        assert kinds == ["user-joined", "user-joined", "chat"]
+        assert (
+            await room.client.get(f"/api/v1/messages/history/{mid}", headers=room.headers("oz"))
+        ).status_code == 403
+        assert (
+            await room.client.get("/api/v1/stats/overview", headers=room.headers("gus"))
+        ).status_code == 403
+        response = await room.client.get("/api/v1/stats/overview", headers=room.headers("ada"))
+        overview = (await response.get_json())["data"]
+        assert (overview["connections"], overview["rooms"], overview["sessions"]) == (2, 1, 2)
+        assert overview["node"]["messages_delivered"] > 0
+        response = await room.client.get("/api/v1/stats/rooms", headers=room.headers("ada"))
+        rooms = (await response.get_json())["data"]["rooms"]
+        assert rooms[0]["meeting_id"] == mid and rooms[0]["users"] == 2
+        assert rooms[0]["messages_kept"] == 3
