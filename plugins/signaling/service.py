@@ -81,6 +81,7 @@ class Signaling:
         self._grace: dict[str, asyncio.Task] = {}
         self._heartbeat: asyncio.Task | None = None
         self._stopping = False
+        self._stop = asyncio.Event()
         self.started_at = time.time()
 
     async def start(self) -> None:
@@ -94,7 +95,13 @@ class Signaling:
         # Sessions still open stay "connected" in the database: the next start of this node,
         # or the other nodes' heartbeat, ends them and tells their rooms.
         self._stopping = True
-        tasks = [t for t in (self._heartbeat, *self._grace.values()) if t]
+        self._stop.set()
+        if self._heartbeat:
+            # Let a running beat finish: cancelling it inside a transaction breaks the
+            # database connection it holds.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._heartbeat, timeout=10)
+        tasks = list(self._grace.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -259,8 +266,10 @@ class Signaling:
     async def _beat(self) -> None:
         interval = self.config.heartbeat_interval
         ping = json.dumps({"type": "ping"})
-        while True:
-            await asyncio.sleep(interval)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                return
             try:
                 await self.heartbeat_once(ping)
             except Exception:

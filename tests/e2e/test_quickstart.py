@@ -16,12 +16,13 @@ PLUGINS = '["users", "admin", "meetings", "my-meetings", "signaling"]'
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def server(request, start_server):
+def server(request):
     variables = {"PLATFORM_PLUGINS__ENABLED": PLUGINS}
     if request.param == "postgres":
         variables["PLATFORM_DATABASE_URL"] = request.getfixturevalue("postgres_url")
         variables["PLATFORM_REDIS_URL"] = request.getfixturevalue("redis_url")
-    return start_server(**variables)
+    # Asked for last, so its servers stop before the database is dropped.
+    return request.getfixturevalue("start_server")(**variables)
 
 
 def envelope(response: httpx.Response, status: int) -> dict:
@@ -197,6 +198,4 @@ def test_every_api_route_has_its_rate_limit_class(make_client_app):
 def make_client_app(settings_for):
     from kernel.app import create_app
 
-    return create_app(
-        settings_for(plugins={"enabled": json.loads(PLUGINS)})
-    )
+    return create_app(settings_for(plugins={"enabled": json.loads(PLUGINS)}))

@@ -7,7 +7,8 @@ import pytest
 
 
 @pytest.fixture
-def two_nodes(start_server, postgres_url, redis_url):
+def two_nodes(postgres_url, redis_url, start_server):
+    # start_server last: its servers stop before the database is dropped.
     shared = {"PLATFORM_DATABASE_URL": postgres_url, "PLATFORM_REDIS_URL": redis_url}
     first = start_server(PLATFORM_NODE_NAME="node-a", **shared)
     second = start_server(PLATFORM_NODE_NAME="node-b", **shared)
