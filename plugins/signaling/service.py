@@ -414,7 +414,7 @@ class Signaling:
             return True
         try:
             message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self.error(conn, INVALID_MESSAGE, "not valid JSON")
             return True
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -432,7 +432,11 @@ class Signaling:
             return await self._dispatch(conn, kind, message, data)
         except ApiError as exc:
             self.reply(conn, "error", {"code": exc.code, "message": exc.message})
-            return True
+        except Exception:
+            # Whatever went wrong stays with this message: the connection and room go on.
+            log.exception("signaling %s from session %s failed", kind, conn.session_id)
+            self.reply(conn, "error", {"code": 500, "message": f"{kind} failed on the server"})
+        return True
 
     async def _dispatch(self, conn: Connection, kind: str, message: dict, data: dict) -> bool:
         if kind == "ping":

@@ -168,13 +168,14 @@ async def test_media_state_is_stored_and_broadcast(room):
 async def test_bad_input_gets_errors_then_a_close(make_client):
     async with make_client(
         plugins={"enabled": ["meetings", "signaling"]},
-        signaling={"max_errors": 4, "max_message_bytes": 1000},
+        signaling={"max_errors": 5, "max_message_bytes": 50000},
     ) as client:
         room = Room(client)
         await room.create()
         async with room.socket("hana") as ws:
             await receive(ws, "room-info")
             expected = [
+                ("[" * 20000 + "]" * 20000, 2101),
                 ("not json", 2101),
                 (json.dumps([1, 2]), 2101),
                 (json.dumps({"type": "teleport"}), 2103),
@@ -182,7 +183,7 @@ async def test_bad_input_gets_errors_then_a_close(make_client):
             for frame, code in expected:
                 await ws.send(frame)
                 assert (await receive(ws, "error"))["data"]["code"] == code
-            await ws.send(json.dumps({"type": "ping", "data": "x" * 2000}))
+            await ws.send(json.dumps({"type": "ping", "data": "x" * 60000}))
             assert (await receive(ws, "error"))["data"]["code"] == 2102
             # The server still answers, until the limit of errors closes the socket.
             with pytest.raises(Exception) as closed:
