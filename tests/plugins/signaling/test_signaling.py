@@ -364,3 +364,36 @@ async def test_rest_views_of_sessions_history_and_stats(room):
         rooms = (await response.get_json())["data"]["rooms"]
         assert rooms[0]["meeting_id"] == mid and rooms[0]["users"] == 2
         assert rooms[0]["messages_kept"] == 3
+
+
+async def test_one_user_on_several_devices(room):
+    await room.create()
+    await room.person("gus")
+    async with room.socket("gus") as phone, room.socket("gus") as laptop:
+        phone_session = (await receive(phone, "room-info"))["data"]["session_id"]
+        laptop_session = (await receive(laptop, "room-info"))["data"]["session_id"]
+        assert phone_session != laptop_session
+        async with room.socket("hana") as hana:
+            info = await receive(hana, "room-info")
+            sessions = {p["session_id"] for p in info["data"]["participants"]}
+            assert {phone_session, laptop_session} <= sessions
+            # Addressed to the user: every device gets it; to a session: only that one.
+            await hana.send(
+                json.dumps(
+                    {"type": "offer", "to": room.users["gus"].id, "data": {"sdp": "to all devices"}}
+                )
+            )
+            for device in (phone, laptop):
+                assert (await receive(device, "offer"))["data"]["sdp"] == "to all devices"
+            await hana.send(
+                json.dumps({"type": "offer", "to": laptop_session, "data": {"sdp": "laptop only"}})
+            )
+            assert (await receive(laptop, "offer"))["data"]["sdp"] == "laptop only"
+            await nothing_more(phone, "offer", 0.3)
+        # One device leaving keeps the user in the meeting.
+        await phone.send(json.dumps({"type": "leave"}))
+        await asyncio.sleep(0.2)
+        participant = await Participant.get(
+            meeting_id=room.meeting_id, user_id=room.users["gus"].id
+        )
+        assert participant.status == "online"
