@@ -12,31 +12,43 @@ from quart_schema import validate_querystring, validate_request
 
 from kernel.auth.decorators import current_claims, current_user, require_auth, require_role
 from kernel.auth.models import Role, User, UserStatus
+from kernel.bodies import FormPart, body_limit, iter_body, stream_form
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.jobs import Job, JobFailed, JobStatus
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
+from kernel.storage import Storage, StorageError, StorageLimitExceeded
 
 if TYPE_CHECKING:
     from kernel.app import Platform
 
 __all__ = [
     "ApiError",
+    "FormPart",
+    "Job",
+    "JobFailed",
+    "JobStatus",
     "Out",
     "PageQuery",
     "PluginUnavailable",
     "Query",
     "Role",
     "Schema",
+    "Storage",
+    "StorageError",
+    "StorageLimitExceeded",
     "User",
     "UserStatus",
+    "body_limit",
     "current_claims",
     "current_user",
     "get_platform",
     "hookimpl",
     "hookspec",
     "iso",
+    "iter_body",
     "ok",
     "optional_body",
     "paginate",
@@ -46,6 +58,7 @@ __all__ = [
     "require_auth",
     "require_role",
     "responds",
+    "stream_form",
     "validate_querystring",
     "validate_request",
 ]

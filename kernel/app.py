@@ -10,14 +10,16 @@ from typing import Any
 from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
-from kernel import __version__, builtin, db
+from kernel import __version__, bodies, builtin, db
 from kernel.auth.service import AuthService
 from kernel.auth.tokens import TokenService
 from kernel.errors import install_error_handlers, request_id
 from kernel.events import EventBus
+from kernel.jobs import JobService
 from kernel.plugins import PluginError, PluginManager
 from kernel.ratelimit import RateLimiter
 from kernel.settings import Settings, load_settings, node_name
+from kernel.storage import Storage
 
 log = logging.getLogger("platform")
 EXPOSED_HEADERS = (
@@ -36,6 +38,10 @@ class Platform:
         self.events = EventBus(plugins.hook, self.node, settings.get("redis_url"))
         self.ratelimiter = RateLimiter(settings)
         self.auth = AuthService(self.tokens, settings, self.events, plugins.hook)
+        self.storage: Storage = plugins.hook.storage_backend(settings=settings)
+        if not isinstance(self.storage, Storage):
+            raise PluginError(f"storage_backend answered {self.storage!r}, not a Storage")
+        self.jobs = JobService(settings, self.events, self.storage, self.node)
         self.models: list[db.ModelModule] = []
 
     @property
@@ -87,6 +93,9 @@ def build_platform(
     ):
         platform.ratelimiter.add_class(name, limit)
         log.debug("rate-limit class %s=%s from plugin %s", name, limit, plugin_name)
+
+    for plugin_name, job_type in manager.collect("register_job_types", platform.jobs.add_type):
+        log.debug("job type %s from plugin %s", job_type.kind, plugin_name)
     return platform
 
 
@@ -115,6 +124,7 @@ def create_app(
     )
     app.json.sort_keys = False  # envelope fields in contract order (after QuartSchema's provider)
     install_error_handlers(app)
+    bodies.install(app)
 
     def check_blueprint(blueprint: Any, url_prefix: str | None = None) -> tuple[Any, str | None]:
         if not hasattr(blueprint, "register") or not hasattr(blueprint, "name"):
@@ -194,8 +204,10 @@ def _install_lifecycle(app: Quart, platform: Platform) -> None:
             await platform.events.start()
             await platform.auth.start()
             await _call_each(platform, "startup", app, strict=True)
+            await platform.jobs.start()
         except BaseException:
             # after_serving will not run: release what we opened so nothing leaks.
+            await platform.jobs.stop()
             await platform.auth.stop()
             await platform.events.stop()
             await db.close_database()
@@ -208,6 +220,7 @@ def _install_lifecycle(app: Quart, platform: Platform) -> None:
 
     @app.after_serving
     async def stop() -> None:
+        await platform.jobs.stop()
         await _call_each(platform, "shutdown", app, strict=False)
         await platform.auth.stop()
         await platform.events.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from kernel.hookspecs import hookimpl
@@ -13,6 +14,7 @@ mail_log = logging.getLogger("platform.mail")
 @hookimpl
 def register_models(register: Any) -> None:
     register(models="kernel.auth.models", migrations="kernel.migrations", label="kernel")
+    register(models="kernel.jobs.models", migrations="kernel.jobs.migrations", label="kernel_jobs")
 
 
 @hookimpl
@@ -29,3 +31,12 @@ def send_mail(to: str, subject: str, body: str) -> bool:
     """Default mail sink: the log. A mail plugin (SMTP, an API) replaces it by answering first."""
     mail_log.info("mail to %s: %s\n%s", to, subject, body)
     return True
+
+
+@hookimpl(trylast=True)
+def storage_backend(settings: Any) -> Any:
+    """Default storage: a local directory (`storage.root`, else `<data_dir>/media`)."""
+    from kernel.storage import LocalStorage
+
+    root = settings.get("storage.root") or Path(settings.get("data_dir") or "./data") / "media"
+    return LocalStorage(Path(root))

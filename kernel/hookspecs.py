@@ -50,6 +50,20 @@ def on_event(event: Any) -> Any:
     """Called for every published event (local or from another node); may be async."""
 
 
+@hookspec
+def register_job_types(register: Any) -> None:
+    """Call `register(kind, "pkg.module:function", finish=async_fn, timeout=seconds)` per job type.
+
+    The function runs in a child process as `function(params, workdir, progress) -> dict`;
+    `finish(job, result, workdir)` runs in the server afterwards (e.g. to store output files).
+    """
+
+
+@hookspec(firstresult=True)
+def storage_backend(settings: Any) -> Any:
+    """Answer the file storage (see kernel.storage.Storage); the first non-None answer wins."""
+
+
 @hookspec(firstresult=True)
 def send_mail(to: str, subject: str, body: str) -> Any:
     """Deliver one e-mail; the first plugin that returns a non-None value handled it."""

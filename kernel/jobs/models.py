@@ -1,0 +1,39 @@
+"""The job table: one row per long job, the single source of truth for its state."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Job(Model):
+    """A long job (FFmpeg, AI...) of one user, run by whichever node takes it from the queue."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=64, db_index=True)
+    user_id = fields.IntField(db_index=True)
+    status = fields.CharEnumField(JobStatus, max_length=16, default=JobStatus.PENDING)
+    progress = fields.IntField(default=0)
+    params = fields.JSONField(default=dict)
+    result = fields.JSONField(null=True)
+    error = fields.TextField(null=True)
+    attempts = fields.IntField(default=0)
+    timeout = fields.IntField()
+    node = fields.CharField(max_length=128, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
+    heartbeat_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "jobs"
+        indexes = (("status", "heartbeat_at"),)
