@@ -253,3 +253,113 @@ class EventRecorder:
 def recorder() -> EventRecorder:
     """Pass it as `make_client(extra_plugins=[recorder])` to see what an app published."""
     return EventRecorder()
+
+
+# Users are made directly with a fixed hash: argon2 per user would make many-user tests slow.
+PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$placeholder$placeholder"
+
+
+class People:
+    """Users of one test: `await people.add("ann")` → (user, auth headers)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.platform = client.app.extensions["platform"]
+
+    async def add(self, name: str, admin: bool = False) -> tuple[Any, dict[str, str]]:
+        from kernel.auth.models import Role, User
+
+        user = await User.create(
+            username=name,
+            email=f"{name}@example.com",
+            password_hash=PASSWORD_HASH,
+            role=Role.ADMIN if admin else Role.USER,
+        )
+        token, _ = self.platform.tokens.issue_access(user.id, str(user.role), "test")
+        return user, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def people_of() -> type[People]:
+    """`people_of(client)`: make users with tokens directly in that client's database."""
+    return People
+
+
+# Real media written with PyAV: muxer, video encoder and audio encoder for each file suffix.
+MEDIA_CODECS: dict[str, tuple[str, str | None, str]] = {
+    ".mp4": ("mp4", "libx264", "aac"),
+    ".mov": ("mov", "libx264", "aac"),
+    ".mkv": ("matroska", "libx264", "aac"),
+    ".webm": ("webm", "libvpx", "libopus"),
+    ".ogg": ("ogg", None, "libopus"),
+    ".mp3": ("mp3", None, "libmp3lame"),
+    ".wav": ("wav", None, "pcm_s16le"),
+    ".flac": ("flac", None, "flac"),
+    ".m4a": ("ipod", None, "aac"),
+}
+FAST_ENCODING = {"libx264": {"preset": "ultrafast"}, "libvpx": {"deadline": "realtime"}}
+
+
+@pytest.fixture
+def make_media(tmp_path: Path) -> Callable[..., Path]:
+    """Write a real clip into tmp_path: a moving test pattern and a stereo sine tone.
+
+    The muxer and codecs follow the name's suffix (or `container`, a suffix such as ".mp4"),
+    so a file can be written as MP4 under any name. Audio-only containers ignore `video`.
+    """
+    import av
+    import numpy as np
+
+    def make(
+        name: str = "clip.mp4",
+        *,
+        seconds: float = 2.0,
+        width: int = 320,
+        height: int = 240,
+        fps: int = 25,
+        tone: float = 440.0,
+        video: bool = True,
+        audio: bool = True,
+        container: str | None = None,
+    ) -> Path:
+        path = tmp_path / name
+        muxer, video_codec, audio_codec = MEDIA_CODECS[container or path.suffix.lower()]
+        with av.open(str(path), "w", format=muxer) as output:
+            streams: list[Any] = []
+            if video and video_codec:
+                vstream = output.add_stream(
+                    video_codec, rate=fps, options=FAST_ENCODING.get(video_codec, {})
+                )
+                vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+                ramp = np.linspace(0, 255, width, dtype=np.uint8)
+                base = np.dstack([np.tile(ramp, (height, 1))] * 3)
+                bar = max(width // 16, 2)
+                for index in range(round(seconds * fps)):
+                    picture = base.copy()
+                    left = index * 4 % (width - bar)
+                    picture[:, left : left + bar] = (255, 64, 0)
+                    frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                    frame.pts = index
+                    streams.append(vstream.encode(frame))
+                streams.append(vstream.encode(None))
+            if audio:
+                astream = output.add_stream(audio_codec, rate=48000, layout="stereo")
+                context = astream.codec_context
+                resampler = av.AudioResampler(
+                    format=context.format,
+                    layout="stereo",
+                    rate=48000,
+                    frame_size=context.frame_size or 1024,
+                )
+                samples = np.arange(round(seconds * 48000)) / 48000
+                wave = (0.5 * np.sin(2 * np.pi * tone * samples)).astype(np.float32)
+                source = av.AudioFrame.from_ndarray(np.vstack([wave, wave]), "fltp", "stereo")
+                source.sample_rate, source.pts = 48000, 0
+                for frame in [*resampler.resample(source), *resampler.resample(None)]:
+                    streams.append(astream.encode(frame))
+                streams.append(astream.encode(None))
+            for packets in streams:
+                output.mux(packets)
+        return path
+
+    return make

@@ -7,29 +7,6 @@ from typing import Any
 
 import pytest
 
-from kernel.auth.models import Role, User
-
-# Users are made directly with a fixed hash: argon2 per user would make the 20-user tests slow.
-PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$placeholder$placeholder"
-
-
-class People:
-    """Users of one test: `await people.add("ann")` → (user, auth headers)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.platform = client.app.extensions["platform"]
-
-    async def add(self, name: str, admin: bool = False) -> tuple[User, dict[str, str]]:
-        user = await User.create(
-            username=name,
-            email=f"{name}@example.com",
-            password_hash=PASSWORD_HASH,
-            role=Role.ADMIN if admin else Role.USER,
-        )
-        token, _ = self.platform.tokens.issue_access(user.id, str(user.role), "test")
-        return user, {"Authorization": f"Bearer {token}"}
-
 
 @pytest.fixture
 async def meetings_client(make_client, db_overrides):
@@ -50,8 +27,8 @@ async def sqlite_client(make_client):
 
 
 @pytest.fixture
-def people(sqlite_client) -> People:
-    return People(sqlite_client)
+def people(sqlite_client, people_of):
+    return people_of(sqlite_client)
 
 
 def meeting_payload(**overrides: Any) -> dict[str, Any]:

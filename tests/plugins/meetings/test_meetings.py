@@ -10,7 +10,7 @@ import pytest
 from kernel.api import hookimpl
 from plugins.meetings.models import ChatMessage, Meeting, Participant
 
-from .conftest import People, meeting_payload
+from .conftest import meeting_payload
 
 
 async def create(client, headers, **overrides):
@@ -148,8 +148,8 @@ async def test_list_with_filters_and_paging(sqlite_client, people):
 # -- lifecycle ---------------------------------------------------------------------------------
 
 
-async def test_start_join_leave_end(meetings_client):
-    people = People(meetings_client)
+async def test_start_join_leave_end(meetings_client, people_of):
+    people = people_of(meetings_client)
     _, host = await people.add("hana")
     guest_user, guest = await people.add("gus")
     meeting = await create(meetings_client, host)
@@ -227,8 +227,8 @@ async def test_full_meeting_is_2003(sqlite_client, people):
     assert await Participant.filter(meeting_id=mid).count() == 2  # host + first, nothing else
 
 
-async def test_max_participants_holds_under_concurrent_joins(meetings_client):
-    people = People(meetings_client)
+async def test_max_participants_holds_under_concurrent_joins(meetings_client, people_of):
+    people = people_of(meetings_client)
     _, host = await people.add("hana")
     mid = (await create(meetings_client, host, max_participants=10))["meeting_id"]
     guests = [(await people.add(f"guest{i}"))[1] for i in range(20)]
@@ -421,9 +421,9 @@ async def test_participants_add_remove_and_roles(sqlite_client, people):
     assert status == 404
 
 
-async def test_events_of_the_meeting_lifecycle(make_client, recorder):
+async def test_events_of_the_meeting_lifecycle(make_client, recorder, people_of):
     async with make_client(extra_plugins=[recorder], plugins={"enabled": ["meetings"]}) as client:
-        people = People(client)
+        people = people_of(client)
         _, host = await people.add("hana")
         guest_user, guest = await people.add("gus")
         mid = (await create(client, host))["meeting_id"]
@@ -567,10 +567,10 @@ async def test_recording_without_a_recording_plugin_is_503(sqlite_client, people
         assert status == 503 and "no recording plugin" in body["message"], path
 
 
-async def test_recording_is_delegated_to_the_recording_plugin(make_client):
+async def test_recording_is_delegated_to_the_recording_plugin(make_client, people_of):
     recorder = FakeRecorder()
     async with make_client(extra_plugins=[recorder], plugins={"enabled": ["meetings"]}) as client:
-        people = People(client)
+        people = people_of(client)
         host_user, host = await people.add("hana")
         _, guest = await people.add("gus")
         off = (await create(client, host))["meeting_id"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import People, meeting_payload
+from .conftest import meeting_payload
 
 ROLES = ("host", "moderator", "participant", "other", "admin", "anonymous")
 
@@ -51,7 +51,7 @@ MATRIX = {
 }
 
 
-async def setup_meeting(client, people: People, index: int) -> dict:
+async def setup_meeting(client, people, index: int) -> dict:
     """A started meeting with a host, a moderator, a participant and one more participant."""
     names = {
         role: f"{role[:4]}{index}"
