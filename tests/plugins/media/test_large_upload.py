@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,30 @@ def test_a_one_gib_upload_keeps_the_server_memory_flat(start_server: Any, tmp_pa
     assert [p.stat().st_size for p in stored] == [data["size"]]
     deleted = httpx.delete(f"{server.url}/api/v1/media/{data['file_id']}", headers=headers)
     assert deleted.status_code == 200
+
+
+def test_an_upload_cut_off_midway_leaves_nothing(start_server: Any, tmp_path: Path) -> None:
+    server = start_server(PLATFORM_PLUGINS__ENABLED='["users", "meetings", "media"]')
+    headers = login(server.url)
+    boundary = "cutboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.txt"\r\n\r\n'
+    ).encode()
+    request = (
+        f"POST /api/v1/media/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {headers['Authorization']}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {50 * 1024 * 1024}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request + head)
+        for _ in range(8):
+            sock.sendall(CHUNK)  # 8 MiB of the promised 50, then the client is gone
+    media = tmp_path / "data" / "media"
+    for _ in range(100):  # the server notices the disconnect and cleans up
+        if not [p for p in media.rglob("*") if p.is_file()]:
+            break
+        time.sleep(0.05)
+    assert [p for p in media.rglob("*") if p.is_file()] == []
+    listed = httpx.get(f"{server.url}/api/v1/media", headers=headers).json()["data"]
+    assert listed["total"] == 0
