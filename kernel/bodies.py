@@ -34,7 +34,11 @@ class StreamedBody(Body):
     """
 
     def __init__(self, expected_content_length: int | None, max_content_length: int | None):
-        super().__init__(expected_content_length, max_content_length)
+        # Quart would refuse (and drop the data of) a too-long Content-Length right here, before
+        # a route had a chance to raise the limit: judge it when the body is read instead.
+        super().__init__(expected_content_length, None)
+        self._max_content_length = max_content_length
+        self._expected = expected_content_length
         self._room = asyncio.Event()
         self._room.set()
         self._whole = False
@@ -46,11 +50,15 @@ class StreamedBody(Body):
     def __await__(self) -> Any:
         self._whole = True  # the reader wants everything at once: never hold the producer
         self._room.set()
-        if self._must_raise is None and self._over_limit(len(self._data)):
+        if self._must_raise is None and (
+            self._over_limit(len(self._data)) or self._over_limit(self._expected or 0)
+        ):
             self._must_raise = RequestEntityTooLarge()
         return super().__await__()
 
     async def __anext__(self) -> bytes:
+        if self._over_limit(self._expected or 0):
+            raise RequestEntityTooLarge()
         try:
             data = await super().__anext__()
         finally:
@@ -79,11 +87,9 @@ class StreamedBody(Body):
     async def wait_for_room(self) -> None:
         await self._room.wait()
 
-    def raise_limit(self, limit: int, expected: int | None) -> None:
+    def raise_limit(self, limit: int) -> None:
         """Allow `limit` bytes for this request (a route that takes more than the default)."""
         self._max_content_length = limit
-        # Only the Content-Length check can have fired so far; judge it again.
-        self._must_raise = None if expected is None or expected <= limit else self._must_raise
 
 
 class BackpressureConnection(ASGIHTTPConnection):
@@ -129,7 +135,7 @@ def install(app: Quart) -> None:
     async def apply_route_body_limit() -> None:
         limit = route_body_limit()
         if limit is not None and isinstance(request.body, StreamedBody):
-            request.body.raise_limit(limit, request.content_length)
+            request.body.raise_limit(limit)
 
 
 async def iter_body(*, limit: int, field: str = "body") -> AsyncIterator[bytes]:
