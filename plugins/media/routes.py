@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from quart import Blueprint, Response, request
-from werkzeug.http import parse_range_header, quote_etag, unquote_etag
+from quart import Blueprint
 
 from kernel.api import (
     ApiError,
     body_limit,
     current_user,
-    get_platform,
     ok,
     paginate,
     rate_limit,
@@ -21,8 +17,8 @@ from kernel.api import (
     validate_querystring,
     validate_request,
 )
+from plugins.media import downloads, service
 from plugins.media import schemas as s
-from plugins.media import service
 
 bp = Blueprint("media", __name__, url_prefix="/api/v1/media")
 
@@ -46,54 +42,12 @@ async def upload():
     return ok({key: shape[key] for key in keys}, "file uploaded", 201)
 
 
-def _content_disposition(name: str) -> str:
-    fallback = name.encode("ascii", "replace").decode().replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
-
-
 @bp.get("/download/<int:file_id>")
 @rate_limit("high")
 @require_auth
 async def download(file_id: int):
     """The file's bytes: `Range` (206), `ETag`/`If-None-Match` (304), original name."""
-    file = await service.readable_file(file_id, current_user())
-    etag = f"m{file.id}-{file.size}"  # files never change: id and size are enough
-    headers = {
-        "ETag": quote_etag(etag),
-        "Accept-Ranges": "bytes",
-        "Content-Type": file.mime_type,
-        "Content-Disposition": _content_disposition(file.file_name),
-        "Cache-Control": "private, max-age=3600",
-    }
-    if etag in _etags(request.headers.get("If-None-Match")):
-        return Response(b"", 304, headers)
-    start, end, status = 0, file.size - 1, 200
-    ranges = parse_range_header(request.headers.get("Range"))
-    if_range = request.headers.get("If-Range")
-    if ranges and (if_range is None or unquote_etag(if_range)[0] == etag):
-        if ranges.units != "bytes" or len(ranges.ranges) != 1:
-            ranges = None  # several ranges at once: answer the whole file (RFC 9110 allows it)
-        else:
-            span = ranges.range_for_length(file.size)
-            if span is None:
-                raise ApiError(
-                    416,
-                    f"Range: outside the file's {file.size} bytes",
-                    headers={"Content-Range": f"bytes */{file.size}"},
-                )
-            start, end, status = span[0], span[1] - 1, 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{file.size}"
-    headers["Content-Length"] = str(end - start + 1)
-    body = get_platform().storage.read(file.storage_key, start, end) if file.size else []
-    return Response(body, status, headers)
-
-
-def _etags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {unquote_etag(tag.strip())[0] for tag in header.split(",")} | (
-        {"*"} if header.strip() == "*" else set()
-    )
+    return await downloads.response(await service.readable_file(file_id, current_user()))
 
 
 @bp.get("")

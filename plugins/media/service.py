@@ -256,3 +256,10 @@ def operations() -> dict[str, Any]:
 
     get_platform().plugins.hook.register_media_operations(register=register)
     return registered
+
+
+async def delete_file(file_id: int) -> None:
+    """Delete a file for another plugin that owns its lifecycle (a recording's file)."""
+    file = await MediaFile.get_or_none(id=file_id)
+    if file is not None:
+        await _delete(file)

@@ -1,0 +1,142 @@
+"""Media bots of this node, one per meeting, shared by every plugin that needs the media.
+
+`acquire` starts the meeting's bot (or counts one more user of it); `release` stops it when
+its last user is done. Recording, streaming and live AI each acquire the same bot and
+subscribe to its tracks, so a meeting is received once however many consumers there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import Any
+
+from quart import current_app
+
+from kernel.api import ApiError, User, get_platform
+from plugins.meetings import service as meetings
+from plugins.meetings.models import ParticipantRole
+from plugins.webrtc.bot import MediaBot, Peer
+
+log = logging.getLogger("platform.webrtc")
+BOT_USERNAME = "media-bot"
+
+
+class Bots:
+    def __init__(self) -> None:
+        self.bots: dict[int, MediaBot] = {}
+        self.users: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, acc: Any, signaling_url: str) -> MediaBot:
+        """The meeting's bot, started if needed; `acc` (a host's access) admits it."""
+        meeting_id = acc.meeting.id
+        async with self._lock:
+            bot = self.bots.get(meeting_id)
+            if bot is None:
+                bot_user = await bot_account()
+                try:
+                    await meetings.add_participant(acc, bot_user.id, ParticipantRole.PARTICIPANT)
+                except ApiError as exc:
+                    if exc.status != 409:  # already a participant: fine
+                        raise
+                token, _ = get_platform().tokens.issue_access(bot_user.id, "user", "media-bot")
+                bot = MediaBot(meeting_id, signaling_url, token)
+                await bot.start()
+                self.bots[meeting_id] = bot
+            self.users[meeting_id] = self.users.get(meeting_id, 0) + 1
+            return bot
+
+    async def release(self, meeting_id: int) -> None:
+        async with self._lock:
+            self.users[meeting_id] = self.users.get(meeting_id, 1) - 1
+            if self.users[meeting_id] > 0:
+                return
+            self.users.pop(meeting_id, None)
+            bot = self.bots.pop(meeting_id, None)
+        if bot is not None:
+            await bot.stop()
+
+    async def stop(self) -> None:
+        for meeting_id in list(self.bots):
+            self.users[meeting_id] = 1
+            await self.release(meeting_id)
+
+
+async def bot_account() -> User:
+    """The deployment's bot user (it cannot log in: its password hash matches nothing)."""
+    user, _ = await User.get_or_create(
+        username=BOT_USERNAME,
+        defaults={
+            "email": "media-bot@localhost.invalid",
+            "password_hash": f"!unusable!{secrets.token_hex(16)}",
+            "nickname": "Recorder",
+        },
+    )
+    return user
+
+
+def bots() -> Bots:
+    """This app's bots (made by the plugin's startup hook)."""
+    return current_app.extensions["webrtc"]
+
+
+async def room_access(meeting_id: int, user: User, *, manage: bool = False) -> Any:
+    acc = await meetings.access(meeting_id, user)
+    if manage:
+        acc.require(acc.is_moderator, "only the host or a moderator changes peers' media")
+    else:
+        acc.require(acc.is_member, "only participants of the meeting see its peers")
+    return acc
+
+
+def find_peer(peer_id: str) -> tuple[MediaBot, Peer]:
+    for bot in bots().bots.values():
+        if peer_id in bot.peers:
+            return bot, bot.peers[peer_id]
+    raise ApiError(404, f"peer {peer_id} not found on this server")
+
+
+def peer_rows(meeting_id: int, bot: MediaBot | None) -> list[dict[str, Any]]:
+    rows = []
+    for peer in bot.peers.values() if bot else []:
+        for kind in sorted(peer.kinds) or ["audio"]:
+            rows.append(
+                {
+                    "peer_id": peer.session_id,
+                    "room_id": meeting_id,
+                    "user_id": peer.user_id,
+                    "status": peer.status,
+                    "peer_type": "subscriber",
+                    "media_type": kind,
+                    "muted": kind in peer.muted,
+                    "connected_at": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(peer.connected_at)
+                    ),
+                }
+            )
+    return rows
+
+
+async def peer_stats(peer: Peer) -> dict[str, Any]:
+    report = await peer.pc.getStats()
+    received = {"bytes": 0, "packets": 0, "lost": 0, "jitter": 0.0}
+    for stat in report.values():
+        if getattr(stat, "type", "") == "inbound-rtp":
+            received["bytes"] += stat.bytesReceived or 0
+            received["packets"] += stat.packetsReceived or 0
+            received["lost"] += stat.packetsLost or 0
+            received["jitter"] = max(received["jitter"], float(stat.jitter or 0))
+    seconds = max(time.time() - peer.connected_at, 1e-3)
+    return {
+        "peer_id": peer.session_id,
+        "user_id": peer.user_id,
+        "status": peer.status,
+        "bitrate": int(received["bytes"] * 8 / seconds),
+        "bytes_received": received["bytes"],
+        "packets_received": received["packets"],
+        "packets_lost": received["lost"],
+        "jitter": received["jitter"],
+    }

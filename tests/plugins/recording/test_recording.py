@@ -1,0 +1,79 @@
+"""Recording a real call end to end: two aiortc participants, the media bot, the composed file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from .conftest import Meeting
+
+
+def decode(path: Path) -> tuple[float, list[tuple[int, int]], np.ndarray]:
+    with av.open(str(path)) as container:
+        duration = float(container.duration or 0) / av.time_base
+        sizes = {(f.width, f.height) for f in container.decode(video=0)}
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        chunks = [
+            out.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+    return duration, sorted(sizes), np.concatenate(chunks).astype(np.float64)
+
+
+async def test_a_two_party_call_is_recorded_with_both_voices_and_videos(
+    start_server: Any, plugins_env: dict, tmp_path: Path, tone_of: Any
+) -> None:
+    server = start_server(**plugins_env)
+    meeting = Meeting(server.url)
+    host = await meeting.person("hana")
+    guest = await meeting.person("gus")
+    meeting_id = await meeting.create("hana")
+    clients = [
+        meeting.client("hana", 440.0, (200, 30, 30)),
+        meeting.client("gus", 1000.0, (30, 30, 200)),
+    ]
+    try:
+        for client in clients:
+            await client.start()
+        started = await meeting.http.post(
+            "/api/v1/recording/start", headers=host, json={"meeting_id": meeting_id}
+        )
+        assert started.status_code == 201, started.text
+        recording = started.json()["data"]
+        assert recording["status"] == "recording"
+        await asyncio.sleep(5)
+        peers = await meeting.http.get(f"/api/v1/webrtc/room/{meeting_id}/peers", headers=guest)
+        connected = {
+            p["peer_id"] for p in peers.json()["data"]["peers"] if p["status"] == "connected"
+        }
+        assert len(connected) == 2, peers.json()
+        stopped = await meeting.http.post(
+            "/api/v1/recording/stop", headers=host, json={"recording_id": recording["recording_id"]}
+        )
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["data"]["status"] in ("processing", "completed")
+    finally:
+        for client in clients:
+            await client.stop()
+
+    done = await meeting.wait_recording("hana", recording["recording_id"], "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    download = await meeting.http.get(
+        f"/api/v1/recording/{recording['recording_id']}/download", headers=guest
+    )
+    assert download.status_code == 200
+    path = tmp_path / "recording.mp4"
+    path.write_bytes(download.content)
+    duration, sizes, audio = decode(path)
+    assert abs(duration - done["duration"]) < 0.5
+    assert 4.5 <= duration <= 6.5, duration
+    assert sizes == [(1280, 720)]
+    assert tone_of(audio, 48000, 440.0) > 20
+    assert tone_of(audio, 48000, 1000.0) > 20
+    await meeting.http.aclose()
