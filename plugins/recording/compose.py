@@ -16,12 +16,14 @@ every track is decoded as a stream (never loaded whole), so memory stays flat fo
   recording, whatever timestamps the recorder started from.
 - Track files may be truncated (the recorder was killed): demuxing and decoding stop at the
   first error and what decoded until then is kept.
+- The output lasts the requested duration, or longer if a track ends later (never cutting a
+  track by more than half an output frame).
 - Without any video track the output is still a video (black frames at the requested size) so
   that players behave; without any audio track it still has a (silent) audio stream.
 
-Invalid parameters, no tracks at all or a track file that cannot be opened raise ValueError. A
-track that opens but has no stream of its kind or nothing decodable is skipped and reported in
-the result's `warnings`.
+Invalid parameters, no tracks at all, a missing track file or one FFmpeg cannot open raise
+ValueError. A track that is empty (0 bytes), or opens but has no stream of its kind or nothing
+decodable, is skipped and reported in the result's `warnings`.
 """
 
 from __future__ import annotations
@@ -50,14 +52,12 @@ FORMATS: dict[str, tuple[str, str, str, dict[str, str]]] = {
     "webm": ("webm", "libvpx", "libopus", {}),
     "mkv": ("matroska", "libx264", "libopus", {}),
 }
+# libvpx encodes on one thread unless told otherwise; its threads wait on each other, so on a
+# busy machine with few cores more threads are slower (and erratic), not faster.
+THREADS = str(max(1, min((os.cpu_count() or 1) // 2, 4)))
 VIDEO_OPTIONS = {
     "libx264": {"preset": "veryfast"},
-    # libvpx encodes on one thread unless told otherwise.
-    "libvpx": {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "threads": str(min(os.cpu_count() or 1, 8)),
-    },
+    "libvpx": {"deadline": "realtime", "cpu-used": "8", "threads": THREADS},
 }
 # libvpx has no constant-quality default worth using: give it a bitrate for the output size.
 VPX_BITRATE = {"720p": 2_500_000, "1080p": 4_500_000}
@@ -80,10 +80,9 @@ class Track:
     participant: str
     start: float = 0.0  # the first packet's timestamp in the file (seconds)
     end: float = 0.0  # when the track ends in the recording (seconds)
+    hold: float = 1 / FPS  # how long a video track's last frame stays on screen
     packets: int = 0
-    decoded: int = 0
-    width: int = 0
-    height: int = 0
+    decoded: int = 0  # frames decoded so far
 
 
 def compose(params: dict, workdir: Path, progress: Progress) -> dict:
@@ -107,8 +106,12 @@ def compose(params: dict, workdir: Path, progress: Progress) -> dict:
             warnings.append(f"skipped {track.kind} track {track.path.name}: {problem}")
         else:
             usable.append(track)
-    duration = max([float(requested), *(track.end for track in usable)])
-    if duration <= 0:
+    # The requested duration, longer if a track ends later (to the nearest output frame: an
+    # Opus track's padding or a guessed last frame duration does not add a frame).
+    frames = max(
+        [math.ceil(float(requested) * FPS - 1e-6), *(round(track.end * FPS) for track in usable)]
+    )
+    if frames <= 0:
         raise ValueError("nothing to compose: the duration is 0 and no track has any media")
 
     width, height = SIZES[quality]
@@ -116,9 +119,7 @@ def compose(params: dict, workdir: Path, progress: Progress) -> dict:
     output_path = workdir / f"output.{fmt}"
     partial = workdir / f"output.partial.{fmt}"
     try:
-        frames = _write(
-            partial, fmt, quality, (width, height), duration, usable, progress, warnings
-        )
+        _write(partial, fmt, quality, (width, height), frames, usable, progress, warnings)
         os.replace(partial, output_path)
     finally:
         partial.unlink(missing_ok=True)
@@ -194,10 +195,11 @@ def _probe(track: Track) -> str | None:
             return "no packets"
         track.start = float(first * time_base)
         span = float((last - first) * time_base)
-        tail = float(last_duration * time_base)
-        if tail <= 0:  # no packet durations (common for Matroska video): the mean frame interval
-            tail = min(span / (track.packets - 1), 1.0) if track.packets > 1 else 1 / FPS
-        track.end = track.offset + span + tail
+        # Without packet durations (usual for Matroska video) the last frame ends the track;
+        # on screen it stays for the mean frame interval.
+        track.end = track.offset + span + float(last_duration * time_base)
+        if track.packets > 1:
+            track.hold = min(span / (track.packets - 1), 1.0)
     return None
 
 
@@ -256,7 +258,7 @@ class VideoSource:
             self.upcoming = next(self.frames, None)
         if self.current is None:
             return None
-        if self.upcoming is None and t >= max(self.track.end, self.current[0] + 1 / FPS):
+        if self.upcoming is None and t >= max(self.track.end, self.current[0] + self.track.hold):
             return None
         return self.current[1]
 
@@ -323,6 +325,8 @@ def grid(count: int) -> tuple[int, int]:
 def _layout(sources: list[VideoSource], width: int, height: int) -> list[Tile]:
     participants: dict[str, list[VideoSource]] = {}
     for source in sources:
+        if source.upcoming is None:
+            continue  # not a single frame decodes: no tile (the track is reported as skipped)
         participants.setdefault(source.track.participant, []).append(source)
     columns, rows = grid(len(participants))
     cell_w, cell_h = (width // columns) & ~1, (height // rows) & ~1
@@ -360,7 +364,7 @@ class AudioSource:
             frames = self._resample(frame)
         for out in frames:
             samples = out.to_ndarray().astype(np.float32, copy=False)
-            if self.position is None:
+            if self.position is None:  # flushing a track that never decoded anything
                 break
             self.pending.append((self.position, samples))
             self.position += samples.shape[1]
@@ -410,14 +414,13 @@ def _write(
     fmt: str,
     quality: str,
     size: tuple[int, int],
-    duration: float,
+    total_frames: int,
     tracks: list[Track],
     progress: Progress,
     warnings: list[str],
-) -> int:
+) -> None:
     muxer, video_codec, audio_codec, options = FORMATS[fmt]
     width, height = size
-    total_frames = max(1, math.ceil(duration * FPS - 1e-6))
     total_samples = round(total_frames * SAMPLE_RATE / FPS)
     samples_per_frame = SAMPLE_RATE // FPS
 
@@ -476,4 +479,3 @@ def _write(
         output.mux(astream.encode(None))
     if not tracks:
         warnings.append("no usable track: the output is black and silent")
-    return total_frames
