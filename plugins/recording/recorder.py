@@ -96,8 +96,11 @@ class TrackWriter:
             return [out]
         frames = []
         for out in self._resampler.resample(frame):
-            if self._samples is None:  # place the first samples at their wall-clock time
-                self._samples = int(seconds * 48000)
+            expected = int(seconds * 48000)
+            if self._samples is None or abs(expected - self._samples) > 2400:
+                # The first samples, and any after a gap (mute, lost packets) of over 50 ms,
+                # go where the wall clock says, so the gap stays silent in the composition.
+                self._samples = expected
             out.pts, out.time_base = self._samples, Fraction(1, 48000)
             self._samples += out.samples
             frames.append(out)

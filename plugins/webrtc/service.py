@@ -124,8 +124,10 @@ async def peer_stats(peer: Peer) -> dict[str, Any]:
     report = await peer.pc.getStats()
     received = {"bytes": 0, "packets": 0, "lost": 0, "jitter": 0.0}
     for stat in report.values():
-        if getattr(stat, "type", "") == "inbound-rtp":
+        kind = getattr(stat, "type", "")
+        if kind == "transport":
             received["bytes"] += stat.bytesReceived or 0
+        elif kind == "inbound-rtp":
             received["packets"] += stat.packetsReceived or 0
             received["lost"] += stat.packetsLost or 0
             received["jitter"] = max(received["jitter"], float(stat.jitter or 0))

@@ -9,8 +9,6 @@ from typing import Any
 import av
 import numpy as np
 
-from .conftest import Meeting
-
 
 def decode(path: Path) -> tuple[float, list[tuple[int, int]], np.ndarray]:
     with av.open(str(path)) as container:
@@ -27,10 +25,10 @@ def decode(path: Path) -> tuple[float, list[tuple[int, int]], np.ndarray]:
 
 
 async def test_a_two_party_call_is_recorded_with_both_voices_and_videos(
-    start_server: Any, plugins_env: dict, tmp_path: Path, tone_of: Any
+    start_server: Any, call_env: dict, call_on: Any, tmp_path: Path, tone_of: Any
 ) -> None:
-    server = start_server(**plugins_env)
-    meeting = Meeting(server.url)
+    server = start_server(**call_env)
+    meeting = call_on(server.url)
     host = await meeting.person("hana")
     guest = await meeting.person("gus")
     meeting_id = await meeting.create("hana")

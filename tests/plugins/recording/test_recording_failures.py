@@ -10,14 +10,12 @@ from typing import Any
 import av
 import numpy as np
 
-from .conftest import Meeting
-
 
 async def test_rights_settings_and_no_media_fail_clearly(
-    start_server: Any, plugins_env: dict
+    start_server: Any, call_env: dict, call_on: Any
 ) -> None:
-    server = start_server(PLATFORM_RECORDING__MEDIA_TIMEOUT="2", **plugins_env)
-    meeting = Meeting(server.url)
+    server = start_server(PLATFORM_RECORDING__MEDIA_TIMEOUT="2", **call_env)
+    meeting = call_on(server.url)
     host = await meeting.person("hana")
     guest = await meeting.person("gus")
     meeting_id = await meeting.create("hana")
@@ -63,10 +61,10 @@ async def test_rights_settings_and_no_media_fail_clearly(
 
 
 async def test_a_killed_server_leaves_a_playable_recording(
-    start_server: Any, plugins_env: dict, tmp_path: Path, tone_of: Any
+    start_server: Any, call_env: dict, call_on: Any, tmp_path: Path, tone_of: Any
 ) -> None:
-    first = start_server(**plugins_env)
-    meeting = Meeting(first.url)
+    first = start_server(**call_env)
+    meeting = call_on(first.url)
     host = await meeting.person("hana")
     meeting_id = await meeting.create("hana")
     client = meeting.client("hana", 440.0, (200, 30, 30))
@@ -82,7 +80,7 @@ async def test_a_killed_server_leaves_a_playable_recording(
     finally:
         await client.stop()
 
-    second = start_server(PLATFORM_RECORDING__STALE_AFTER="1", **plugins_env)
+    second = start_server(PLATFORM_RECORDING__STALE_AFTER="1", **call_env)
     meeting.http = type(meeting.http)(base_url=second.url, timeout=30)
     done = await meeting.wait_recording("hana", recording_id, "completed", "failed")
     assert done["status"] == "completed", done["error"]

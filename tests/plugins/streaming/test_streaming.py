@@ -14,8 +14,6 @@ from typing import Any
 
 import av
 
-from .conftest import Meeting
-
 SMALL = {"PLATFORM_STREAMING__WIDTH": "640", "PLATFORM_STREAMING__HEIGHT": "360"}
 
 
@@ -25,8 +23,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def call(server: Any) -> tuple[Meeting, dict, list]:
-    meeting = Meeting(server.url)
+async def call(server: Any, call_on: Any) -> tuple[Any, dict, list]:
+    meeting = call_on(server.url)
     host = await meeting.person("hana")
     await meeting.person("gus")
     await meeting.create("hana")
@@ -40,14 +38,11 @@ async def call(server: Any) -> tuple[Meeting, dict, list]:
 
 
 async def test_hls_playlist_appears_segments_decode_and_stop_ends_it(
-    start_server: Any, plugins_env: dict, tmp_path: Path
+    start_server: Any, call_env: dict, call_on: Any, tmp_path: Path
 ) -> None:
-    env = {**plugins_env, **SMALL}
-    env["PLATFORM_PLUGINS__ENABLED"] = env["PLATFORM_PLUGINS__ENABLED"].replace(
-        '"recording"', '"recording", "streaming"'
-    )
+    env = {**call_env, **SMALL}
     server = start_server(**env)
-    meeting, host, clients = await call(server)
+    meeting, host, clients = await call(server, call_on)
     try:
         started = await meeting.http.post(
             "/api/v1/streaming/start",
@@ -104,14 +99,11 @@ def listen_rtmp(url: str, received: dict, ready: threading.Event) -> None:
 
 
 async def test_rtmp_push_retries_until_the_target_is_up_and_packets_arrive(
-    start_server: Any, plugins_env: dict
+    start_server: Any, call_env: dict, call_on: Any
 ) -> None:
-    env = {**plugins_env, **SMALL}
-    env["PLATFORM_PLUGINS__ENABLED"] = env["PLATFORM_PLUGINS__ENABLED"].replace(
-        '"recording"', '"recording", "streaming"'
-    )
+    env = {**call_env, **SMALL}
     server = start_server(**env)
-    meeting, host, clients = await call(server)
+    meeting, host, clients = await call(server, call_on)
     url = f"rtmp://127.0.0.1:{free_port()}/live/meeting"
     try:
         bad = await meeting.http.post(
