@@ -46,6 +46,19 @@ async def test_rights_settings_and_no_media_fail_clearly(
     assert failed["error"] == "no media arrived from any participant within 2 s"
     listed = await meeting.http.get(f"/api/v1/meetings/{meeting_id}/recordings", headers=guest)
     assert [r["status"] for r in listed.json()["data"]["recordings"]] == ["failed"]
+    listed = await meeting.http.get(
+        f"/api/v1/recording/list?meeting_id={meeting_id}&page_size=5", headers=guest
+    )
+    assert listed.json()["data"]["total"] == 1
+    outsider = await meeting.person("otto")
+    hidden = await meeting.http.get(f"/api/v1/recording/{recording_id}", headers=outsider)
+    assert hidden.status_code == 404
+    no_file = await meeting.http.get(f"/api/v1/recording/{recording_id}/download", headers=host)
+    assert no_file.status_code == 409
+    url = f"/api/v1/recording/{recording_id}"
+    assert (await meeting.http.delete(url, headers=guest)).status_code == 403
+    assert (await meeting.http.delete(url, headers=host)).status_code == 200
+    assert (await meeting.http.get(url, headers=host)).status_code == 404
 
     no_recording = await meeting.create("hana")
     await meeting.http.put(
