@@ -233,6 +233,8 @@ class Signaling:
             ).update(status=SessionStatus.DISCONNECTED, disconnected_at=utcnow())
             if not ended:
                 continue
+            # Leave the meeting first, so whoever hears user-left finds the seat already free.
+            await self._leave_meeting_if_gone(session.meeting_id, session.user_id)
             await self.broadcast(
                 session.meeting_id,
                 "user-left",
@@ -244,7 +246,6 @@ class Signaling:
                 },
                 keep=True,
             )
-            await self._leave_meeting_if_gone(session.meeting_id, session.user_id)
 
     async def _leave_meeting_if_gone(self, meeting_id: int, user_id: int) -> None:
         """The user's last device left: they are no longer in the meeting (seat freed)."""
