@@ -79,6 +79,7 @@ class Signaling:
         self.config = Config.from_settings(platform.settings)
         self.hub = Hub(platform.events)
         self._grace: dict[str, asyncio.Task] = {}
+        self._ending: set[asyncio.Task] = set()
         self._heartbeat: asyncio.Task | None = None
         self._stopping = False
         self._stop = asyncio.Event()
@@ -107,6 +108,8 @@ class Signaling:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._ending:  # sessions being ended right now: let them finish with the database
+            await asyncio.wait(self._ending, timeout=10)
         for conn in self.hub.all():
             conn.close(1001, "server shutting down")
         await self.hub.stop()
@@ -218,6 +221,10 @@ class Signaling:
     async def _expire(self, session_id: str, connection_id: str) -> None:
         await asyncio.sleep(self.config.reconnect_grace)
         self._grace.pop(session_id, None)
+        # From here on the task is not cancelled (a resume no longer finds it): stop() waits.
+        task = asyncio.current_task()
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
         await self._end(
             SignalingSession.filter(
                 id=session_id, connection_id=connection_id, status=SessionStatus.RECONNECTING
