@@ -547,4 +547,23 @@ def tone_level(samples: np.ndarray, rate: int, frequency: float) -> float:
 
 @pytest.fixture
 def tone_of() -> Any:
+    """`tone_of(samples, rate, frequency)`: how strongly a tone stands out of the spectrum."""
     return tone_level
+
+
+def mono_samples(path: Path) -> np.ndarray:
+    """The first audio stream of a media file, decoded to 48 kHz mono floats."""
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=CALL_RATE)
+        chunks = [
+            out.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+    return np.concatenate(chunks).astype(np.float64)
+
+
+@pytest.fixture
+def audio_of() -> Callable[[Path], np.ndarray]:
+    """`audio_of(path)`: a file's sound as 48 kHz mono samples."""
+    return mono_samples

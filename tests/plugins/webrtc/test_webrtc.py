@@ -7,23 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
-
-
-def audio_of(path: Path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-        chunks = [
-            out.to_ndarray().reshape(-1)
-            for frame in container.decode(audio=0)
-            for out in resampler.resample(frame)
-        ]
-    return np.concatenate(chunks).astype(np.float64)
-
 
 async def test_peers_stats_and_a_mute_that_silences_the_recording(
-    start_server: Any, call_env: dict, call_on: Any, tmp_path: Path, tone_of: Any
+    start_server: Any, call_env: dict, call_on: Any, tmp_path: Path, tone_of: Any, audio_of: Any
 ) -> None:
     server = start_server(**call_env)
     meeting = call_on(server.url)
