@@ -1,0 +1,126 @@
+"""Speech services: take audio from a file, base64 or an allowed URL, run an engine as a job.
+
+Engines are plugins (hook `register_speech_engines`); their work runs as kernel jobs in worker
+processes (or on AI nodes through the shared queue), never on the event loop. A request waits
+for its job up to `speech.timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from kernel.api import ApiError, JobStatus, User, get_platform, public_url
+from plugins.media import service as media
+from plugins.speech.schemas import SpeechIn
+
+AI_UNAVAILABLE = 4001
+AI_FAILED = 4002
+MEDIA_PATH = re.compile(r"^/api/v1/media/download/(\d+)$")
+
+
+@dataclass(frozen=True)
+class Engine:
+    task: str
+    name: str
+    kind: str
+    languages: tuple[str, ...] | None
+
+
+def engines(task: str) -> list[Engine]:
+    found: list[Engine] = []
+
+    def register(task_: str, name: str, kind: str, languages: Any = ("en",)) -> None:
+        langs = tuple(languages) if languages is not None else None
+        found.append(Engine(task_, name, kind, langs))
+
+    get_platform().plugins.hook.register_speech_engines(register=register)
+    return [engine for engine in found if engine.task == task]
+
+
+def pick(task: str, language: str) -> Engine:
+    available = engines(task)
+    preferred = get_platform().settings.get(f"speech.{task}_engine") or None
+    for engine in available:
+        if (preferred is None or engine.name == preferred) and (
+            engine.languages is None or language.split("-")[0] in engine.languages
+        ):
+            return engine
+    if not available:
+        raise ApiError(503, f"no {task} engine is enabled on this server", AI_UNAVAILABLE)
+    raise ApiError(422, f"language: {language!r} is not supported by the {task} engines")
+
+
+@contextlib.asynccontextmanager
+async def audio_input(user: User, data: SpeechIn) -> AsyncIterator[Path]:
+    """A local file with the request's audio, whichever way it came; temporary ones go after."""
+    if data.file_id is not None:
+        async with media.local_copy(await media.readable_file(data.file_id, user)) as path:
+            yield path
+        return
+    if data.audio_url is not None:
+        file_id = own_media_id(data.audio_url)
+        async with media.local_copy(await media.readable_file(file_id, user, "audio_url")) as path:
+            yield path
+        return
+    limit = int(get_platform().settings.get("speech.max_audio_bytes", 10 * 1024 * 1024))
+    if len(data.audio_data) > limit * 4 // 3 + 4:
+        raise ApiError(413, f"audio_data: more than {limit} bytes")
+    try:
+        raw = base64.b64decode(data.audio_data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "audio_data: not valid base64") from None
+    path = Path(get_platform().storage.scratch_dir()) / f"speech-{uuid.uuid4().hex}"
+    await asyncio.to_thread(path.write_bytes, raw)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def own_media_id(url: str) -> int:
+    """The media file an audio_url names; only this deployment's own media URLs are fetched.
+
+    Nothing is requested from the network for it, so a URL cannot make the server reach an
+    internal address.
+    """
+    parts = urlsplit(url)
+    own = urlsplit(public_url("/"))
+    match = MEDIA_PATH.match(parts.path)
+    if parts.scheme in ("http", "https") and parts.netloc == own.netloc and match:
+        return int(match.group(1))
+    raise ApiError(
+        422, "audio_url: only this deployment's media URLs (/api/v1/media/download/<id>)"
+    )
+
+
+async def run(user: User, task: str, data: SpeechIn) -> dict[str, Any]:
+    engine = pick(task, data.language)
+    jobs = get_platform().jobs
+    async with audio_input(user, data) as path:
+        params = {
+            "path": str(path),
+            "language": data.language,
+            "raw_rate": data.sample_rate if data.audio_format == "pcm_s16le" else None,
+        }
+        job = await jobs.submit(engine.kind, user_id=user.id, params=params)
+        timeout = float(get_platform().settings.get("speech.timeout", 120))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+            if loop.time() > deadline:
+                raise ApiError(503, f"{task} took longer than {timeout:g} s", AI_UNAVAILABLE)
+            await asyncio.sleep(0.05)
+            job = await jobs.get(job.id)
+    if job.status == JobStatus.FAILED:
+        raise ApiError(422, f"{task} failed: {job.error}", AI_FAILED)
+    return {**(job.result or {}), "engine": engine.name}
