@@ -42,7 +42,14 @@ class TrackWriter:
             self.frames.put_nowait(frame)
 
     def close(self) -> None:
-        self.frames.put(_END)
+        """Ask the writer to finish; never blocks (the caller is the event loop)."""
+        while True:
+            try:
+                self.frames.put_nowait(_END)
+                return
+            except queue.Full:  # a stalled or dead writer: drop the oldest frame for the marker
+                with contextlib.suppress(queue.Empty):
+                    self.frames.get_nowait()
 
     def _run(self) -> None:
         # Matroska keeps a cluster in memory until it closes: close one every second so a
@@ -56,18 +63,24 @@ class TrackWriter:
         )
         stream: Any = None
         first_time: float | None = None
+        failures = 0
         try:
             while (item := self.frames.get()) is not _END:
                 frame, at = item
                 first_time = at if first_time is None else first_time
-                if stream is None:
-                    stream = self._add_stream(container, frame)
-                for ready in self._prepare(stream, frame, at - first_time):
-                    container.mux(stream.encode(ready))
+                try:
+                    if stream is None:
+                        stream = self._add_stream(container, frame)
+                    for ready in self._prepare(stream, frame, at - first_time):
+                        container.mux(stream.encode(ready))
+                except Exception:  # one bad frame costs that frame, not the track
+                    failures += 1
+                    if failures in (1, 100, 10000):
+                        log.exception("recording %s: frame dropped (%s)", self.path, failures)
             if stream is not None:
                 container.mux(stream.encode(None))
         except Exception:
-            log.exception("recording %s: writing stopped", self.path)
+            log.exception("recording %s: finishing the file failed", self.path)
         finally:
             container.close()
 
@@ -97,9 +110,11 @@ class TrackWriter:
         frames = []
         for out in self._resampler.resample(frame):
             expected = int(seconds * 48000)
-            if self._samples is None or abs(expected - self._samples) > 2400:
+            if self._samples is None or expected - self._samples > 2400:
                 # The first samples, and any after a gap (mute, lost packets) of over 50 ms,
                 # go where the wall clock says, so the gap stays silent in the composition.
+                # Never backwards: frames that arrive in a burst after a stall run ahead of
+                # the clock, and a muxer refuses timestamps that go back.
                 self._samples = expected
             out.pts, out.time_base = self._samples, Fraction(1, 48000)
             self._samples += out.samples
