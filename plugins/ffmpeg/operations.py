@@ -241,6 +241,11 @@ class _VideoOut:
             bitrate = int(size[0] * size[1] * fps * BITS_PER_PIXEL)
         if bitrate:
             self.stream.bit_rate = bitrate
+        # PyAV opens encoders with slice threads; frame threads encode ahead in the background
+        # while this thread decodes and scales (as the ffmpeg command does: ~1.5x faster).
+        self.stream.codec_context.thread_type = "FRAME"
+        # One scaler for the whole stream: a new one per frame costs ~1.5 ms a frame.
+        self.scaler = av.video.reformatter.VideoReformatter()
         self.last_pts = -1
 
     def write(self, frame: Any, seconds: float) -> None:
@@ -248,7 +253,7 @@ class _VideoOut:
         if pts <= self.last_pts:  # faster input than output rate: drop the extra frame
             return
         self.last_pts = pts
-        out = frame.reformat(width=self.width, height=self.height, format=self.pix_fmt)
+        out = self.scaler.reformat(frame, width=self.width, height=self.height, format=self.pix_fmt)
         out.pts, out.time_base = pts, 1 / self.fps
         out.pict_type = av.video.frame.PictureType.NONE  # the encoder picks keyframes
         self.output.mux(self.stream.encode(out))
