@@ -168,12 +168,13 @@ def thread_groups(pid: int) -> dict[int, str]:
     """Thread id -> group, from `py-spy dump` (threads without Python are native codec ones)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     try:
-        out = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True,
-                             timeout=30, check=True).stdout  # fmt: skip
+        argv = [spy, "dump", "--nonblocking", "-p", str(pid)]  # a pause would stall the call
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     names = dict(re.findall(r'^Thread (\d+) \(\w+\): "(.*)"', out, re.MULTILINE))
-    return {int(t): next(g for p, g in GROUPS if re.match(p, n)) for t, n in names.items()}
+    groups = {int(t): next(g for p, g in GROUPS if re.match(p, n)) for t, n in names.items()}
+    return groups and groups | {pid: GROUPS[0][1]}  # the main thread's id is the pid
 
 
 def media_written(directory: Path) -> tuple[list[float], list[float]]:
@@ -335,7 +336,6 @@ def run_case(case: Case, args: argparse.Namespace, workdir: Path) -> None:
         own2, children2 = cpu(server.pid)
         case.compose_cpu, case.compose_server_cpu = children2 - children, own2 - own
         case.recorded = float(done["duration"] or 0)
-        case.fps, case.audio = media_written(workdir / f"n{n}" / "tracks")
     finally:
         stop.set()
         for proc in procs:
@@ -353,6 +353,9 @@ def run_case(case: Case, args: argparse.Namespace, workdir: Path) -> None:
                 server.wait(5)
         log.close()
         case.dead_writers = Path(log.name).read_text(errors="replace").count("writing stopped")
+        copy = workdir / f"n{n}" / "tracks"  # else a hung stop left them in the data dir
+        left = copy if copy.exists() else next(data_dir.rglob("recording-*"), copy)
+        case.fps, case.audio = media_written(left)
 
 
 # -- report -------------------------------------------------------------------------------
@@ -371,12 +374,11 @@ def report(cases: list[Case]) -> None:
         if not c.window:
             print(f"{c.n:>3}  FAILED: {c.error}")
             continue
-        print(
-            f"{c.n:>3}{c.server_cpu / c.window:>8.3f}{c.per_participant:>10.3f}"
-            f"{c.clients_cpu / c.window:>9.2f}{span(c.fps):>11}{span(c.audio):>11}"
-            f"{c.dead_writers:>5}{f'{c.recorded:.2f}/{c.wall:.2f} s':>16}{c.stop_latency:>6.2f}s"
-            f"{c.compose_wall:>8.2f}s{c.compose_cpu:>7.2f}+{c.compose_server_cpu:.2f} s"
-        )
+        row = f"{c.n:>3}{c.server_cpu / c.window:>8.3f}{c.per_participant:>10.3f}"
+        row += f"{c.clients_cpu / c.window:>9.2f}{span(c.fps):>11}{span(c.audio):>11}"
+        row += f"{c.dead_writers:>5}{f'{c.recorded:.2f}/{c.wall:.2f} s':>16}{c.stop_latency:>6.2f}s"
+        row += f"{c.compose_wall:>8.2f}s{c.compose_cpu:>7.2f}+{c.compose_server_cpu:.2f} s"
+        print(row if not c.error else row[:57] + "   (no stop, no composition)")
         if c.error:
             print(f"     FAILED after the measurement: {c.error}")
     print("server, per part(icipant), clients: cores (CPU s per s of recording); dead: writer")
