@@ -34,14 +34,17 @@ class Engine:
     name: str
     kind: str
     languages: tuple[str, ...] | None
+    options: dict[str, Any]
 
 
 def engines(task: str) -> list[Engine]:
     found: list[Engine] = []
 
-    def register(task_: str, name: str, kind: str, languages: Any = ("en",)) -> None:
+    def register(
+        task_: str, name: str, kind: str, languages: Any = ("en",), options: Any = None
+    ) -> None:
         langs = tuple(languages) if languages is not None else None
-        found.append(Engine(task_, name, kind, langs))
+        found.append(Engine(task_, name, kind, langs, dict(options or {})))
 
     get_platform().plugins.hook.register_speech_engines(register=register)
     return [engine for engine in found if engine.task == task]
@@ -108,6 +111,7 @@ async def run(user: User, task: str, data: SpeechIn) -> dict[str, Any]:
     jobs = get_platform().jobs
     async with audio_input(user, data) as path:
         params = {
+            **engine.options,
             "path": str(path),
             "language": data.language,
             "raw_rate": data.sample_rate if data.audio_format == "pcm_s16le" else None,
