@@ -151,6 +151,17 @@ class JobService:
     async def get(self, job_id: int) -> Job | None:
         return await Job.get_or_none(id=job_id)
 
+    async def wait(self, job: Job, seconds: float) -> Job:
+        """The job once completed or failed; TimeoutError after `seconds` (it keeps running)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+            if loop.time() > deadline:
+                raise TimeoutError(f"job {job.id} still {job.status.value} after {seconds:g} s")
+            await asyncio.sleep(0.05)
+            job = await Job.get(id=job.id)
+        return job
+
     # -- running ---------------------------------------------------------------------------
 
     async def _take_loop(self) -> None:

@@ -118,13 +118,10 @@ async def run(user: User, task: str, data: SpeechIn) -> dict[str, Any]:
         }
         job = await jobs.submit(engine.kind, user_id=user.id, params=params)
         timeout = float(get_platform().settings.get("speech.timeout", 120))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
-            if loop.time() > deadline:
-                raise ApiError(503, f"{task} took longer than {timeout:g} s", AI_UNAVAILABLE)
-            await asyncio.sleep(0.05)
-            job = await jobs.get(job.id)
+        try:
+            job = await jobs.wait(job, timeout)
+        except TimeoutError:
+            raise ApiError(503, f"{task} took longer than {timeout:g} s", AI_UNAVAILABLE) from None
     if job.status == JobStatus.FAILED:
         raise ApiError(422, f"{task} failed: {job.error}", AI_FAILED)
     return {**(job.result or {}), "engine": engine.name}
