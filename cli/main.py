@@ -145,6 +145,50 @@ def serve(
         fail(str(exc).removeprefix("Lifespan failure in startup. ").strip("'"))
 
 
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run this node's job workers (FFmpeg, AI, recording) without serving HTTP: an AI node.
+
+    Share the servers' database_url, redis_url and storage; enable the plugins whose jobs this
+    node should take. It registers itself (GET /api/v1/nodes) and stops cleanly on SIGTERM.
+    """
+    import signal
+
+    from kernel.app import create_app
+    from kernel.plugins import PluginError
+    from kernel.settings import load_settings
+
+    use_config(config)
+    try:
+        quart_app = create_app(load_settings())
+    except (PluginError, ValueError) as exc:
+        fail(str(exc))
+    platform = quart_app.extensions["platform"]
+    if not platform.jobs.types:
+        fail("no enabled plugin registers job types: nothing for a worker to do")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await quart_app.startup()
+        kinds = ", ".join(sorted(platform.jobs.types))
+        typer.echo(f"worker {platform.node}: {platform.jobs.workers} slots for {kinds}")
+        try:
+            await stop.wait()
+        finally:
+            await quart_app.shutdown()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # a startup hook failed: one line, not a traceback
+        fail(f"worker could not start: {exc}")
+
+
+app.command("ai-node", help="Same as `platform worker` (the name the design uses).")(worker)
+
+
 async def _upgrade(platform: Any) -> list[str]:
     from kernel import db
 

@@ -15,7 +15,7 @@ from kernel.auth.models import Role, User, UserStatus
 from kernel.bodies import FormPart, body_limit, iter_body, stream_form
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
-from kernel.jobs import Job, JobFailed, JobStatus
+from kernel.jobs import Job, JobFailed, JobNode, JobStatus
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
@@ -29,6 +29,7 @@ __all__ = [
     "FormPart",
     "Job",
     "JobFailed",
+    "JobNode",
     "JobStatus",
     "Out",
     "PageQuery",

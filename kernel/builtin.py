@@ -40,3 +40,14 @@ def storage_backend(settings: Any) -> Any:
 
     root = settings.get("storage.root") or Path(settings.get("data_dir") or "./data") / "media"
     return LocalStorage(Path(root))
+
+
+@hookimpl
+async def on_event(event: Any) -> None:
+    """A health check of this node's job workers (from the nodes plugin): answer by heartbeat."""
+    if event.name == "jobs.health_check":
+        from kernel.api import get_platform
+
+        platform = get_platform()
+        if event.data.get("node") == platform.node and platform.jobs.types:
+            await platform.jobs.heartbeat(checked=True)

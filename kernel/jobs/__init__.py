@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,13 +30,13 @@ from typing import Any
 from tortoise.expressions import F
 
 from kernel.jobs import child
-from kernel.jobs.models import Job, JobStatus
+from kernel.jobs.models import Job, JobNode, JobStatus
 from kernel.jobs.queue import JobQueue, MemoryQueue, RedisStreamQueue
 
 log = logging.getLogger("platform.jobs")
 Finish = Callable[[Job, dict[str, Any], Path], Awaitable[dict[str, Any] | None]]
 
-__all__ = ["Job", "JobFailed", "JobService", "JobStatus", "JobType"]
+__all__ = ["Job", "JobFailed", "JobNode", "JobService", "JobStatus", "JobType"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class JobService:
         self.queue = RedisStreamQueue(redis_url, self.node) if redis_url else MemoryQueue()
         if not self.types:
             return
+        self.started_at = now()
+        await self.heartbeat()
         await self.sweep()
         # Queue entries do not outlive an in-memory queue (or a Redis without persistence):
         # offer every waiting job again; a duplicate entry is skipped at claim time.
@@ -115,6 +118,9 @@ class JobService:
             self._loops.append(asyncio.create_task(self._take_loop(), name="jobs-worker"))
 
     async def stop(self) -> None:
+        if self.types and self.queue is not None:
+            with contextlib.suppress(Exception):
+                await JobNode.filter(name=self.node).update(stopped_at=now(), running=0)
         for task in self._loops:
             task.cancel()
         for task in list(self._tasks):
@@ -346,10 +352,27 @@ class JobService:
                     )
         await self.queue.reclaim(list(self.types), self.stale_after)
 
+    async def heartbeat(self, checked: bool = False) -> None:
+        """Say that this node is alive, what it runs and how busy it is."""
+        values: dict[str, Any] = {
+            "kinds": sorted(self.types),
+            "workers": self.workers,
+            "running": len(self._tasks),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": getattr(self, "started_at", now()),
+            "heartbeat_at": now(),
+            "stopped_at": None,
+        }
+        if checked:
+            values["checked_at"] = now()
+        await JobNode.update_or_create(defaults=values, name=self.node)
+
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(max(self.stale_after / 3, 0.5))
             try:
+                await self.heartbeat()
                 await self.sweep()
             except Exception:
                 log.exception("jobs: sweep failed")

@@ -37,3 +37,21 @@ class Job(Model):
     class Meta:
         table = "jobs"
         indexes = (("status", "heartbeat_at"),)
+
+
+class JobNode(Model):
+    """A node that runs jobs (a server or a `platform worker`), kept fresh by its heartbeat."""
+
+    name = fields.CharField(max_length=128, primary_key=True)
+    kinds = fields.JSONField(default=list)
+    workers = fields.IntField(default=0)
+    running = fields.IntField(default=0)
+    host = fields.CharField(max_length=255, null=True)
+    pid = fields.IntField(null=True)
+    started_at = fields.DatetimeField()
+    heartbeat_at = fields.DatetimeField()
+    checked_at = fields.DatetimeField(null=True)
+    stopped_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "job_nodes"

@@ -160,3 +160,9 @@ def test_serve_with_two_workers(start_server):
     server = start_server(PLATFORM_SERVER__WORKERS="2")
     answers = {httpx.get(f"{server.url}/healthz").status_code for _ in range(10)}
     assert answers == {200}
+
+
+def test_a_worker_with_nothing_to_run_says_so(run_cli) -> None:
+    result = run_cli("worker")
+    assert result.returncode != 0
+    assert "no enabled plugin registers job types" in result.stderr + result.stdout
