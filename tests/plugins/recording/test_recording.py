@@ -75,4 +75,7 @@ async def test_a_two_party_call_is_recorded_with_both_voices_and_videos(
     early = audio[int(0.5 * 48000) : int((gus_joined - 0.2) * 48000)]
     late = audio[int((gus_joined + 2.5) * 48000) : int((gus_joined + 3.8) * 48000)]
     assert tone_of(early, 48000, 1000.0) < tone_of(late, 48000, 1000.0) / 10
+    log = server.log.read_text()
+    for event in ("recording.started", "recording.stopped", "recording.completed"):
+        assert f"event {event} recording_id={recording['recording_id']}" in log
     await meeting.http.aclose()

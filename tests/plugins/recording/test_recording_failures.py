@@ -43,6 +43,7 @@ async def test_rights_settings_and_no_media_fail_clearly(
     failed = await meeting.wait_recording("hana", recording_id, "completed", "failed")
     assert failed["status"] == "failed"
     assert failed["error"] == "no media arrived from any participant within 2 s"
+    assert f"event recording.failed recording_id={recording_id}" in server.log.read_text()
     listed = await meeting.http.get(f"/api/v1/meetings/{meeting_id}/recordings", headers=guest)
     assert [r["status"] for r in listed.json()["data"]["recordings"]] == ["failed"]
     listed = await meeting.http.get(
