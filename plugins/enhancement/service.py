@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,18 +55,8 @@ async def input_file(
             yield path
         return
     limit = int(get_platform().settings.get("enhancement.max_inline_bytes", 10 * 1024 * 1024))
-    if len(data) > limit * 4 // 3 + 4:
-        raise ApiError(413, f"{field}: more than {limit} bytes")
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(422, f"{field}: not valid base64") from None
-    path = Path(get_platform().storage.scratch_dir()) / f"enhance-{uuid.uuid4().hex}"
-    await asyncio.to_thread(path.write_bytes, raw)
-    try:
+    async with media.inline_file(data, limit, field) as path:
         yield path
-    finally:
-        path.unlink(missing_ok=True)
 
 
 async def run(user: User, engine: Engine, path: Path, params: dict[str, Any]) -> Job:

@@ -6,6 +6,8 @@ Other plugins (ffmpeg, recording, AI) use `readable_file`, `local_copy` and `add
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import re
@@ -177,6 +179,23 @@ async def add_file(
     except BaseException:
         await asyncio.shield(storage().delete(key))
         raise
+
+
+@contextlib.asynccontextmanager
+async def inline_file(data: str, limit: int, field: str) -> AsyncIterator[Path]:
+    """A temporary local file with the bytes of base64 `data` (AI inputs sent inline)."""
+    if len(data) > limit * 4 // 3 + 4:
+        raise ApiError(413, f"{field}: more than {limit} bytes")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, f"{field}: not valid base64") from None
+    path = Path(storage().scratch_dir()) / f"inline-{uuid.uuid4().hex}"
+    await asyncio.to_thread(path.write_bytes, raw)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""Speech services: take audio from a file, base64 or an allowed URL, run an engine as a job.
+"""Speech: audio from a file, base64 or this deployment's own media URL, to an engine job.
 
 Engines are plugins (hook `register_speech_engines`); their work runs as kernel jobs in worker
 processes (or on AI nodes through the shared queue), never on the event loop. A request waits
@@ -7,12 +7,8 @@ for its job up to `speech.timeout` seconds.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import contextlib
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,18 +72,8 @@ async def audio_input(user: User, data: SpeechIn) -> AsyncIterator[Path]:
             yield path
         return
     limit = int(get_platform().settings.get("speech.max_audio_bytes", 10 * 1024 * 1024))
-    if len(data.audio_data) > limit * 4 // 3 + 4:
-        raise ApiError(413, f"audio_data: more than {limit} bytes")
-    try:
-        raw = base64.b64decode(data.audio_data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(422, "audio_data: not valid base64") from None
-    path = Path(get_platform().storage.scratch_dir()) / f"speech-{uuid.uuid4().hex}"
-    await asyncio.to_thread(path.write_bytes, raw)
-    try:
+    async with media.inline_file(data.audio_data, limit, "audio_data") as path:
         yield path
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def own_media_id(url: str) -> int:
