@@ -228,10 +228,7 @@ async def stream_form(*, limit: int) -> AsyncIterator[FormPart]:
         raise ApiError(415, "body: expected multipart/form-data with a boundary")
     decoder = MultipartDecoder(boundary.encode("latin-1"), max_parts=MAX_PARTS)
     events = _multipart_events(decoder, iter_body(limit=limit))
-    part: FormPart | None = None
     async for event in events:
-        if part is not None and not part._done:
-            raise ApiError(400, "body: malformed multipart body")
         if isinstance(event, File):
             content_type = event.headers.get("Content-Type")
             part = FormPart(event.name, event.filename or "", content_type, events)

@@ -6,7 +6,6 @@ from quart import Blueprint
 
 from kernel.api import (
     ApiError,
-    Role,
     current_user,
     ok,
     paginate,
@@ -18,10 +17,8 @@ from kernel.api import (
 )
 from plugins.media import downloads
 from plugins.media import service as media
-from plugins.meetings import service as meetings
 from plugins.recording import schemas as s
 from plugins.recording import service
-from plugins.recording.models import Recording
 
 bp = Blueprint("recording", __name__, url_prefix="/api/v1/recording")
 
@@ -60,17 +57,8 @@ async def stop(data: s.StopIn):
 @responds(s.RecordingList)
 async def list_recordings(query_args: s.ListQuery):
     """Recordings of a meeting (its participants), or your own; newest first."""
-    user = current_user()
-    query = Recording.all()
-    if query_args.meeting_id is not None:
-        acc = await meetings.access(query_args.meeting_id, user)
-        acc.require(acc.is_member, "only participants of the meeting see its recordings")
-        query = query.filter(meeting_id=query_args.meeting_id)
-    elif user.role != Role.ADMIN:
-        query = query.filter(user_id=user.id)
-    rows, total = await paginate(
-        query.order_by("-started_at", "-id"), query_args.page, query_args.page_size
-    )
+    query = await service.listing(current_user(), query_args.meeting_id)
+    rows, total = await paginate(query, query_args.page, query_args.page_size)
     return ok(
         {
             "recordings": [service.shape(r) for r in rows],

@@ -297,6 +297,18 @@ async def readable(user: User, recording_id: int) -> Recording:
     return recording
 
 
+async def listing(user: User, meeting_id: int | None) -> Any:
+    """Recordings of a meeting (its members, admins), else the caller's own (admins: all)."""
+    query = Recording.all()
+    if meeting_id is not None:
+        acc = await meetings.access(meeting_id, user)
+        acc.require(acc.is_member, "only participants of the meeting see its recordings")
+        query = query.filter(meeting_id=meeting_id)
+    elif user.role != Role.ADMIN:
+        query = query.filter(user_id=user.id)
+    return query.order_by("-started_at", "-id")
+
+
 async def delete(user: User, recording_id: int) -> None:
     recording = await readable(user, recording_id)
     if recording.user_id != user.id and user.role != Role.ADMIN:

@@ -50,14 +50,7 @@ async def stop(data: s.StopIn):
 @responds(s.StreamOut)
 async def status(stream_id: str):
     """State, start time, average bitrate, reconnects and the last error of a stream."""
-    stream = await service.Stream.get_or_none(id=stream_id)
-    if stream is not None:
-        acc = await service.meetings.access(stream.meeting_id, current_user())
-        if not acc.is_member:
-            stream = None
-    if stream is None:
-        raise ApiError(404, f"stream {stream_id} not found")
-    return ok(service.shape(stream))
+    return ok(service.shape(await service.readable(current_user(), stream_id)))
 
 
 @hls.get("/<stream_id>/<name>")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,10 +115,18 @@ async def _watch(stream_id: str, output: Output) -> None:
         )
 
 
-async def stop(user: User, stream_id: str) -> Stream:
+async def readable(user: User, stream_id: str) -> Stream:
+    """The stream if `user` is a member of its meeting (or an admin); otherwise 404."""
     stream = await Stream.get_or_none(id=stream_id)
+    if stream is not None and not (await meetings.access(stream.meeting_id, user)).is_member:
+        stream = None
     if stream is None:
         raise ApiError(404, f"stream {stream_id} not found")
+    return stream
+
+
+async def stop(user: User, stream_id: str) -> Stream:
+    stream = await readable(user, stream_id)
     acc = await meetings.access(stream.meeting_id, user)
     acc.require(acc.is_moderator, "only the host or a moderator can stop the stream")
     if stream.status not in RUNNING:
@@ -186,10 +193,6 @@ def hls_file(stream_id: str, name: str) -> Path | None:
         return None
     path = hls_dir(stream_id) / name
     return path if path.is_file() else None
-
-
-async def remove_hls(stream_id: str) -> None:
-    await asyncio.to_thread(shutil.rmtree, hls_dir(stream_id), True)
 
 
 def shape(stream: Stream) -> dict[str, Any]:
