@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import websockets
@@ -38,7 +38,7 @@ class Peer:
     session_id: str
     user_id: int | None
     pc: RTCPeerConnection
-    connected_at: float = field(default_factory=time.time)
+    connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     kinds: set[str] = field(default_factory=set)
     muted: set[str] = field(default_factory=set)
 
@@ -144,9 +144,7 @@ class MediaBot:
         elif kind == "user-joined":
             await self._offer(data["session_id"], data.get("user_id"))
         elif kind == "user-left":
-            peer = self.peers.pop(data.get("session_id", ""), None)
-            if peer is not None:
-                await peer.pc.close()
+            await self._drop(data.get("session_id", ""))
         elif kind == "answer":
             peer = self.peers.get(message.get("from_session", ""))
             if peer is not None and data.get("sdp"):
@@ -164,10 +162,15 @@ class MediaBot:
         elif kind == "error":
             log.info("media bot of meeting %s: server says %s", self.meeting_id, data)
 
+    async def _drop(self, session_id: str) -> None:
+        """Close the connection to a session and forget its tracks (new consumers skip them)."""
+        peer = self.peers.pop(session_id, None)
+        if peer is not None:
+            self.tracks = [(p, track) for p, track in self.tracks if p is not peer]
+            await peer.pc.close()
+
     async def _offer(self, session_id: str, user_id: int | None) -> None:
-        old = self.peers.pop(session_id, None)
-        if old is not None:
-            await old.pc.close()
+        await self._drop(session_id)  # a rejoin gets a fresh connection
         pc = RTCPeerConnection(self._ice)
         peer = Peer(session_id, user_id, pc)
         self.peers[session_id] = peer

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import current_app
 
-from kernel.api import ApiError, User, get_platform
+from kernel.api import ApiError, User, get_platform, iso
 from plugins.meetings import service as meetings
 from plugins.meetings.models import ParticipantRole
 from plugins.webrtc.bot import MediaBot, Peer
@@ -102,7 +102,8 @@ def find_peer(peer_id: str) -> tuple[MediaBot, Peer]:
 def peer_rows(meeting_id: int, bot: MediaBot | None) -> list[dict[str, Any]]:
     rows = []
     for peer in bot.peers.values() if bot else []:
-        for kind in sorted(peer.kinds) or ["audio"]:
+        # Before its tracks arrive, a peer is listed with both kinds the bot asked it for.
+        for kind in sorted(peer.kinds) or ["audio", "video"]:
             rows.append(
                 {
                     "peer_id": peer.session_id,
@@ -112,9 +113,7 @@ def peer_rows(meeting_id: int, bot: MediaBot | None) -> list[dict[str, Any]]:
                     "peer_type": "subscriber",
                     "media_type": kind,
                     "muted": kind in peer.muted,
-                    "connected_at": time.strftime(
-                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(peer.connected_at)
-                    ),
+                    "connected_at": iso(peer.connected_at),
                 }
             )
     return rows
@@ -131,7 +130,7 @@ async def peer_stats(peer: Peer) -> dict[str, Any]:
             received["packets"] += stat.packetsReceived or 0
             received["lost"] += stat.packetsLost or 0
             received["jitter"] = max(received["jitter"], float(stat.jitter or 0))
-    seconds = max(time.time() - peer.connected_at, 1e-3)
+    seconds = max((datetime.now(UTC) - peer.connected_at).total_seconds(), 1e-3)
     return {
         "peer_id": peer.session_id,
         "user_id": peer.user_id,
