@@ -77,6 +77,7 @@ class JobService:
         self.stale_after = float(settings.get("jobs.stale_after", 60))
         self.max_attempts = int(settings.get("jobs.max_attempts", 2))
         self.queue: JobQueue | None = None
+        self.started_at = now()
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
 
@@ -105,7 +106,7 @@ class JobService:
         self.queue = RedisStreamQueue(redis_url, self.node) if redis_url else MemoryQueue()
         if not self.types:
             return
-        self.started_at = now()
+        self.started_at = now()  # this run of the node, for GET /api/v1/nodes
         await self.heartbeat()
         await self.sweep()
         # Queue entries do not outlive an in-memory queue (or a Redis without persistence):
@@ -360,7 +361,7 @@ class JobService:
             "running": len(self._tasks),
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "started_at": getattr(self, "started_at", now()),
+            "started_at": self.started_at,
             "heartbeat_at": now(),
             "stopped_at": None,
         }

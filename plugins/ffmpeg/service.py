@@ -67,6 +67,8 @@ async def media_input(user: User, file_id: int, field: str = "file_id") -> Media
 async def _queue(
     user: User, job_type: str, inputs: list[MediaFile], fmt_ext: str, options: dict[str, Any]
 ) -> Job:
+    # The job runs later, maybe on another node: it needs paths that stay valid, which the
+    # local storage (or a shared mount) gives; a remote storage plugin would need a copy step.
     paths = []
     for file in inputs:
         async with media.local_copy(file) as path:

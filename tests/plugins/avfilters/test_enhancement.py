@@ -94,9 +94,7 @@ async def test_video_enhancement_gives_a_new_file(
         assert edges(tmp_path / "sharp.mp4") > edges(clip) * 1.05
 
 
-async def test_unknown_type_and_missing_engine_are_clear(
-    client: Any, people_of: Any, make_client: Any
-) -> None:
+async def test_unknown_type_and_missing_input_are_clear(client: Any, people_of: Any) -> None:
     _, ann = await people_of(client).add("ann")
     response = await client.post(
         "/api/v1/video/enhancement",
