@@ -26,91 +26,28 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from common import HOST, BenchError, Server, free_port, running
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BIN_DIR = Path(sys.executable).parent
 PLATFORM_BIN = BIN_DIR / "platform"
-HOST = "127.0.0.1"
 STARTUP_GOAL_S = 1.5
 RATIO_GOAL = 0.6
 ADMIN = {"username": "benchadmin", "email": "b@x.io", "password": "bench-admin-pw-1"}
 USER = {"username": "benchuser", "email": "u@x.io", "password": "bench-user-pw-1"}
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # -- processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """One server process (by its own pid only), its log file and its base URL."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int):
-        self.name = name
-        self.url = f"http://{HOST}:{port}"
-        self.log = cwd / f"{name}.log"
-        self._log_handle = self.log.open("w")
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT
-        )
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log_handle.flush()
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def wait_ready(self, path: str, timeout: float = 60.0) -> float:
-        """Poll `path` every 10 ms; return the seconds from process start to the first 200."""
-        deadline = self.started + timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.perf_counter() < deadline:
-                if self.proc.poll() is not None:
-                    raise BenchError(
-                        f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.url + path).status_code == 200:
-                        return time.perf_counter() - self.started
-                time.sleep(0.01)
-        raise BenchError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log_handle.close()
-
-
-@contextlib.contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def platform_env(data_dir: Path, plugins: str) -> dict[str, str]:
@@ -399,7 +336,7 @@ def measure_load(args: argparse.Namespace, workdir: Path) -> list[LoadResult]:
     env = platform_env(workdir / "load" / "data", args.plugins)
     create_admin(env, workdir)
     results: list[LoadResult] = []
-    with running(start_platform("platform-load", env, workdir)) as server:
+    with running(start_platform("platform-load", env, workdir)) as (server,):
         try:
             server.wait_ready("/readyz")
         except BenchError as exc:
@@ -430,7 +367,7 @@ def measure_load(args: argparse.Namespace, workdir: Path) -> list[LoadResult]:
         results.append(load(f"platform GET {args.path}", base + args.path, headers, args))
         if args.healthz:
             results.append(load("platform GET /healthz", base + "/healthz", headers, args))
-    with running(start_bare(workdir)) as bare:
+    with running(start_bare(workdir)) as (bare,):
         bare.wait_ready("/")
         results.append(load("bare quart GET /", bare.url + "/", headers, args))
     return results

@@ -54,7 +54,6 @@ import re
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,12 +70,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import HOST, BenchError, Server, free_port, running
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BIN_DIR = Path(sys.executable).parent
 PLATFORM_BIN = BIN_DIR / "platform"
-HOST = "127.0.0.1"
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/9"
 PLUGINS = '["meetings", "signaling"]'
@@ -98,17 +97,7 @@ IDLE_FRAMES = (
 )
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # -- processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def raise_nofile() -> int:
@@ -119,76 +108,6 @@ def raise_nofile() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-class Server:
-    """One server process (by its own pid only), its log file and its base URL."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int):
-        self.name = name
-        self.port = port
-        self.url = f"http://{HOST}:{port}"
-        self.ws_url = f"ws://{HOST}:{port}"
-        self.log = cwd / f"{name}.log"
-        self._log_handle = self.log.open("w")
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_nofile,  # 2,000 sockets need more than the usual 1,024 files
-        )
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log_handle.flush()
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def wait_ready(self, path: str, timeout: float = 60.0) -> float:
-        deadline = self.started + timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.perf_counter() < deadline:
-                if self.proc.poll() is not None:
-                    raise BenchError(
-                        f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.url + path).status_code == 200:
-                        return time.perf_counter() - self.started
-                time.sleep(0.05)
-        raise BenchError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def rss_kb(self) -> int:
-        """VmRSS of the server process, in kB (/proc/<pid>/status)."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise BenchError(f"no VmRSS in /proc/{self.proc.pid}/status")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log_handle.close()
-
-
-@contextlib.contextmanager
-def running(*servers: Server) -> Iterator[tuple[Server, ...]]:
-    try:
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def platform_env(
@@ -218,7 +137,7 @@ def platform_env(
 def start_platform(name: str, env: dict[str, str], cwd: Path) -> Server:
     port = free_port()
     argv = [str(PLATFORM_BIN), "serve", "--host", HOST, "--port", str(port)]
-    return Server(name, argv, env, cwd, port)
+    return Server(name, argv, env, cwd, port, preexec_fn=raise_nofile)
 
 
 def start_bare(cwd: Path) -> Server:
@@ -226,7 +145,7 @@ def start_bare(cwd: Path) -> Server:
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, PYTHONPATH=pythonpath)
     argv = [sys.executable, "-m", "tests.bench.bare_ws", "--host", HOST, "--port", str(port)]
-    return Server("bare-ws", argv, env, cwd, port)
+    return Server("bare-ws", argv, env, cwd, port, preexec_fn=raise_nofile)
 
 
 @contextlib.contextmanager
