@@ -22,7 +22,14 @@ import redis.asyncio as aioredis
 from kernel.errors import now_iso
 
 log = logging.getLogger("platform.events")
-EVENTS_CHANNEL = "platform:events"
+
+
+def channel_prefix(redis_url: str) -> str:
+    """`platform:<db>:`, because Redis pub/sub ignores the database number: deployments (or
+    test runs) sharing one Redis server on different databases must not hear each other."""
+    from redis.connection import parse_url
+
+    return f"platform:{parse_url(redis_url).get('db', 0)}:"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class EventBus:
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
         self._local: dict[str, set[asyncio.Queue]] = {}
+        self.prefix = channel_prefix(redis_url) if redis_url else "platform:"
+        self.events_channel = f"{self.prefix}events"
 
     async def start(self) -> None:
         if not self.redis_url:
@@ -72,7 +81,7 @@ class EventBus:
         event = Event(name=name, data=data, node=self.node)
         log.info("event %s %s", name, _summary(data))
         if self._redis is not None:
-            await self._redis.publish(EVENTS_CHANNEL, json.dumps(asdict(event), default=str))
+            await self._redis.publish(self.events_channel, json.dumps(asdict(event), default=str))
         await self._dispatch(event)
         return event
 
@@ -89,7 +98,7 @@ class EventBus:
     async def _listen(self, ready: asyncio.Event) -> None:
         assert self._redis is not None
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(EVENTS_CHANNEL)
+        await pubsub.subscribe(self.events_channel)
         ready.set()
         try:
             async for message in pubsub.listen():
@@ -98,7 +107,7 @@ class EventBus:
                 try:
                     event = Event(**json.loads(message["data"]))
                 except (TypeError, ValueError):
-                    log.warning("ignored a malformed event on %s", EVENTS_CHANNEL)
+                    log.warning("ignored a malformed event on %s", self.events_channel)
                     continue
                 if event.node != self.node:
                     await self._dispatch(event)
@@ -110,7 +119,8 @@ class EventBus:
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send `message` to every subscriber of `channel` on every node."""
         if self._redis is not None:
-            await self._redis.publish(f"platform:ch:{channel}", json.dumps(message, default=str))
+            payload = json.dumps(message, default=str)
+            await self._redis.publish(f"{self.prefix}ch:{channel}", payload)
             return
         for queue in list(self._local.get(channel, ())):
             queue.put_nowait(message)
@@ -120,7 +130,7 @@ class EventBus:
         """`async with bus.subscribe("room:42") as messages: async for m in messages: ...`"""
         if self._redis is not None:
             pubsub = self._redis.pubsub()
-            await pubsub.subscribe(f"platform:ch:{channel}")
+            await pubsub.subscribe(f"{self.prefix}ch:{channel}")
 
             async def remote() -> AsyncIterator[dict[str, Any]]:
                 async for message in pubsub.listen():

@@ -109,3 +109,23 @@ async def test_channels_deliver_to_subscribers(two_buses):
     await asyncio.wait_for(task, timeout=5)
     assert received == [{"type": "chat", "n": 1}, {"type": "chat", "n": 2}]
     assert "room:42" not in sender._local  # the subscription is gone after the block
+
+
+async def test_deployments_on_other_redis_databases_do_not_hear_each_other(redis_url):
+    # Redis pub/sub ignores the database number; the channel names must not.
+    other_url = redis_url.rsplit("/", 1)[0] + "/15"
+    on_ours, on_theirs = Recorder("ours"), Recorder("theirs")
+    ours = EventBus(hook_with(on_ours), "node-a", redis_url)
+    theirs = EventBus(hook_with(on_theirs), "node-b", other_url)
+    peer = EventBus(hook_with(), "node-c", redis_url)
+    for bus in (ours, theirs, peer):
+        await bus.start()
+    try:
+        await peer.publish("meeting.ended", meeting_id=1)
+        await asyncio.wait_for(on_ours.arrived.wait(), timeout=5)
+        await asyncio.sleep(0.2)
+    finally:
+        for bus in (ours, theirs, peer):
+            await bus.stop()
+    assert [e.name for e in on_ours.events] == ["meeting.ended"]
+    assert on_theirs.events == []
