@@ -15,7 +15,7 @@ from kernel.auth.models import Role, User, UserStatus
 from kernel.bodies import FormPart, body_limit, iter_body, stream_form
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
-from kernel.jobs import Job, JobFailed, JobNode, JobStatus
+from kernel.jobs import HostFailed, Job, JobFailed, JobNode, JobStatus, ModelState
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "FormPart",
+    "HostFailed",
     "Job",
     "JobFailed",
     "JobNode",
     "JobStatus",
+    "ModelState",
     "Out",
     "PageQuery",
     "PluginUnavailable",

@@ -94,7 +94,13 @@ def build_platform(
         platform.ratelimiter.add_class(name, limit)
         log.debug("rate-limit class %s=%s from plugin %s", name, limit, plugin_name)
 
-    for plugin_name, job_type in manager.collect("register_job_types", platform.jobs.add_type):
+    for plugin_name, spec in manager.collect(
+        "register_ai_models", platform.jobs.add_model, settings=settings
+    ):
+        log.debug("AI model %s from plugin %s", spec.model_id, plugin_name)
+    for plugin_name, job_type in manager.collect(
+        "register_job_types", platform.jobs.add_type, settings=settings
+    ):
         log.debug("job type %s from plugin %s", job_type.kind, plugin_name)
     return platform
 

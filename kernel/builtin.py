@@ -44,10 +44,20 @@ def storage_backend(settings: Any) -> Any:
 
 @hookimpl
 async def on_event(event: Any) -> None:
-    """A health check of this node's job workers (from the nodes plugin): answer by heartbeat."""
-    if event.name == "jobs.health_check":
-        from kernel.api import get_platform
+    """Job ends (wake waiters), health checks and model load/unload for this node's jobs."""
+    from kernel.api import get_platform
 
+    if event.name in ("job.completed", "job.failed"):
+        get_platform().jobs.job_ended(int(event.data.get("job_id") or 0))
+    elif event.name == "jobs.health_check":
         platform = get_platform()
         if event.data.get("node") == platform.node and platform.jobs.types:
+            await platform.jobs.check_models()
             await platform.jobs.heartbeat(checked=True)
+    elif event.name in ("models.load", "models.unload"):
+        # Every node that runs the model's jobs acts, or only the one the admin named.
+        platform = get_platform()
+        if event.data.get("node") in (None, platform.node):
+            platform.jobs.change_model_soon(
+                str(event.data.get("model_id")), load=event.name == "models.load"
+            )

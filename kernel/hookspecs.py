@@ -51,11 +51,25 @@ def on_event(event: Any) -> Any:
 
 
 @hookspec
-def register_job_types(register: Any) -> None:
+def register_job_types(register: Any, settings: Any) -> None:
     """Call `register(kind, "pkg.module:function", finish=async_fn, timeout=seconds)` per job type.
 
     The function runs in a child process as `function(params, workdir, progress) -> dict`;
     `finish(job, result, workdir)` runs in the server afterwards (e.g. to store output files).
+    With `model=<id>` (see register_ai_models) it runs in that model's long-lived host process
+    as `function(model, params, workdir, progress)`, the model loaded once.
+    """
+
+
+@hookspec
+def register_ai_models(register: Any, settings: Any) -> None:
+    """Call `register(model_id, task=, engine=, path=, load="pkg.module:function", languages=,
+    check="pkg.module:function")`.
+
+    `load(path)` runs in the model's host process (on first use or when an admin loads it) and
+    answers the loaded model; job types name it with `model=<id>`. `check` is a tiny inference
+    run like a job (`check(model, params, workdir, progress)`) by node health checks. Register
+    only models whose files are configured in `settings`: nothing is downloaded.
     """
 
 

@@ -195,11 +195,14 @@ class PluginManager:
 
     # -- calling ---------------------------------------------------------------------------
 
-    def collect(self, hook_name: str, check: Callable[..., Any] | None = None) -> list[Any]:
+    def collect(
+        self, hook_name: str, check: Callable[..., Any] | None = None, **context: Any
+    ) -> list[Any]:
         """Call a `register_*` hook plugin by plugin; return what each registered.
 
         Each item is `(plugin_name, result_of_check)`; `check(*args, **kwargs)` validates one
         registration and raises ValueError/TypeError with a message; the kernel prefixes the name.
+        `context` gives the hook's other arguments (e.g. `settings`).
         """
         registered: list[Any] = []
         caller = getattr(self.pm.hook, hook_name)
@@ -215,7 +218,7 @@ class PluginManager:
                 registered.append((_plugin, value))
 
             try:
-                impl.function(**{arg: register for arg in impl.argnames})
+                impl.function(**{arg: context.get(arg, register) for arg in impl.argnames})
             except PluginError:
                 raise
             except Exception as exc:

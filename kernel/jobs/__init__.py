@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import multiprocessing
@@ -21,7 +22,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,13 +31,25 @@ from typing import Any
 from tortoise.expressions import F
 
 from kernel.jobs import child
+from kernel.jobs.hosts import HostFailed, ModelHost, ModelSpec, ModelState, PipeMessages
 from kernel.jobs.models import Job, JobNode, JobStatus
 from kernel.jobs.queue import JobQueue, MemoryQueue, RedisStreamQueue
 
 log = logging.getLogger("platform.jobs")
+POLL = 1.0  # seconds between reads of a waited-for job's row, should its end event be lost
 Finish = Callable[[Job, dict[str, Any], Path], Awaitable[dict[str, Any] | None]]
 
-__all__ = ["Job", "JobFailed", "JobNode", "JobService", "JobStatus", "JobType"]
+__all__ = [
+    "HostFailed",
+    "Job",
+    "JobFailed",
+    "JobNode",
+    "JobService",
+    "JobStatus",
+    "JobType",
+    "ModelSpec",
+    "ModelState",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class JobType:
     target: str
     finish: Finish | None
     timeout: int | None
+    model: str | None = None
 
 
 class JobFailed(Exception):
@@ -72,6 +86,9 @@ class JobService:
         self.storage = storage
         self.node = node
         self.types: dict[str, JobType] = {}
+        self.models: dict[str, ModelSpec] = {}
+        self.hosts: dict[str, ModelHost] = {}
+        self.load_timeout = float(settings.get("jobs.model_load_timeout", 600))
         self.workers = int(settings.get("jobs.workers", 2))
         self.default_timeout = int(settings.get("jobs.timeout", 3600))
         self.stale_after = float(settings.get("jobs.stale_after", 60))
@@ -79,6 +96,7 @@ class JobService:
         self.queue: JobQueue | None = None
         self.started_at = now()
         self._tasks: set[asyncio.Task] = set()
+        self._waiters: dict[int, asyncio.Event] = {}
         self._loops: list[asyncio.Task] = []
 
     def add_type(
@@ -88,6 +106,7 @@ class JobService:
         *,
         finish: Finish | None = None,
         timeout: int | None = None,
+        model: str | None = None,
     ) -> JobType:
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise TypeError(f"job kind {kind!r}: expected a short string")
@@ -95,9 +114,83 @@ class JobService:
             raise ValueError(f"job kind {kind!r} is registered twice")
         if finish is not None and not inspect.iscoroutinefunction(finish):
             raise TypeError(f"job kind {kind!r}: finish must be an async function")
-        job_type = JobType(kind, target_name(run), finish, timeout)
+        if model is not None and model not in self.models:
+            raise ValueError(f"job kind {kind!r}: model {model!r} is not registered")
+        job_type = JobType(kind, target_name(run), finish, timeout, model)
         self.types[kind] = job_type
         return job_type
+
+    def add_model(
+        self,
+        model_id: str,
+        *,
+        task: str,
+        engine: str,
+        path: str,
+        load: Callable | str,
+        languages: Any = None,
+        check: Callable | str | None = None,
+    ) -> ModelSpec:
+        if not isinstance(model_id, str) or not model_id or len(model_id) > 64 or "/" in model_id:
+            raise TypeError(f"model id {model_id!r}: expected a short string without '/'")
+        if model_id in self.models:
+            raise ValueError(f"model {model_id!r} is registered twice")
+        langs = tuple(languages) if languages is not None else None
+        spec = ModelSpec(model_id, str(task), str(engine), str(path), target_name(load), langs)
+        if check is not None:
+            spec = dataclasses.replace(spec, check=target_name(check))
+        self.models[model_id] = spec
+        self.hosts[model_id] = ModelHost(spec, self.load_timeout, self._models_changed)
+        return spec
+
+    async def load_model(self, model_id: str) -> None:
+        """Load a model on this node now (HostFailed with the reason when it cannot)."""
+        await self.hosts[model_id].load()
+
+    async def unload_model(self, model_id: str) -> None:
+        await self.hosts[model_id].unload()
+
+    async def check_models(self, seconds: float = 3) -> None:
+        """Health check: a tiny inference in every loaded model's host, all at once."""
+        scratch = Path(self.storage.scratch_dir()) / f"check-{self.node}"
+        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        await asyncio.gather(*(host.check(seconds, scratch) for host in self.hosts.values()))
+
+    def change_model_soon(self, model_id: str, load: bool) -> bool:
+        """Load or unload in the background (an event handler must not wait minutes for it).
+
+        Only a node that takes jobs keeps models; False when this node does not act.
+        """
+        if model_id not in self.hosts or self.workers <= 0 or self.queue is None:
+            return False
+
+        async def change() -> None:
+            try:
+                await (self.load_model if load else self.unload_model)(model_id)
+            except HostFailed as exc:
+                log.warning("model %s: %s", model_id, exc)  # kept in its status for the API
+
+        task = asyncio.create_task(change(), name=f"model-{model_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def model_status(self) -> dict[str, dict[str, Any]]:
+        """This node's models: what they are and whether they are loaded, for its heartbeat."""
+        return {
+            model_id: {
+                "task": spec.task,
+                "engine": spec.engine,
+                "path": spec.path,
+                "languages": list(spec.languages) if spec.languages else None,
+                **self.hosts[model_id].status(),
+            }
+            for model_id, spec in self.models.items()
+        }
+
+    async def _models_changed(self) -> None:
+        if self.types and self.queue is not None:
+            await JobNode.filter(name=self.node).update(models=self.model_status())
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -119,14 +212,18 @@ class JobService:
             self._loops.append(asyncio.create_task(self._take_loop(), name="jobs-worker"))
 
     async def stop(self) -> None:
-        if self.types and self.queue is not None:
-            with contextlib.suppress(Exception):
-                await JobNode.filter(name=self.node).update(stopped_at=now(), running=0)
         for task in self._loops:
             task.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        for host in self.hosts.values():
+            await host.close()
+        if self.types and self.queue is not None:
+            with contextlib.suppress(Exception):
+                await JobNode.filter(name=self.node).update(
+                    stopped_at=now(), running=0, models=self.model_status()
+                )
         self._loops, self._tasks = [], set()
         if self.queue is not None:
             await self.queue.close()
@@ -159,15 +256,30 @@ class JobService:
         return await Job.get_or_none(id=job_id)
 
     async def wait(self, job: Job, seconds: float) -> Job:
-        """The job once completed or failed; TimeoutError after `seconds` (it keeps running)."""
+        """The job once completed or failed; TimeoutError after `seconds` (it keeps running).
+
+        The job's end event (from whichever node ran it) wakes the waiter; the row is also
+        read every `POLL` seconds in case an event was lost (a Redis reconnect).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        while job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
-            if loop.time() > deadline:
-                raise TimeoutError(f"job {job.id} still {job.status.value} after {seconds:g} s")
-            await asyncio.sleep(0.05)
-            job = await Job.get(id=job.id)
+        ended = self._waiters.setdefault(job.id, asyncio.Event())
+        try:
+            while job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"job {job.id} still {job.status.value} after {seconds:g} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), min(POLL, remaining))
+                job = await Job.get(id=job.id)
+        finally:
+            self._waiters.pop(job.id, None)
         return job
+
+    def job_ended(self, job_id: int) -> None:
+        """A job.completed/job.failed event arrived: wake whoever waits for that job."""
+        if waiter := self._waiters.get(job_id):
+            waiter.set()
 
     # -- running ---------------------------------------------------------------------------
 
@@ -267,62 +379,49 @@ class JobService:
             )
 
     async def _execute(self, job: Job, job_type: JobType, workdir: Path) -> dict[str, Any]:
-        context = multiprocessing.get_context("spawn")
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=child.main,
-            args=(job_type.target, job.params, str(workdir), sender, os.getpid()),
-            name=f"job-{job.id}",
-            daemon=True,
-        )
-        await asyncio.to_thread(process.start)
-        sender.close()
-        messages: asyncio.Queue[tuple] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-
-        def readable() -> None:
-            try:
-                while receiver.poll():
-                    messages.put_nowait(receiver.recv())
-            except (EOFError, OSError):
-                loop.remove_reader(receiver.fileno())
-                messages.put_nowait(("eof",))
-
-        loop.add_reader(receiver.fileno(), readable)
-        deadline = time.monotonic() + job.timeout
-        heartbeat = max(self.stale_after / 4, 0.5)
-        progress, saved_at = 0, time.monotonic()
+        keep_alive = asyncio.create_task(self._keep_alive(job), name=f"job-{job.id}-heartbeat")
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise JobFailed(f"timed out after {job.timeout} s")
-                try:
-                    message = await asyncio.wait_for(messages.get(), min(heartbeat, remaining))
-                except TimeoutError:
-                    message = ("tick",)
-                if message[0] == "done":
-                    return message[1]
-                if message[0] == "error":
-                    log.info("job %s (%s) error in worker:\n%s", job.id, job.kind, message[2])
-                    raise JobFailed(message[1])
-                if message[0] == "eof":
-                    await asyncio.to_thread(process.join, 5)
-                    raise JobFailed(f"the worker process died (exit code {process.exitcode})")
-                if message[0] == "progress":
-                    progress = min(int(message[1]), 99)
-                if time.monotonic() - saved_at >= min(1.0, heartbeat) or message[0] == "tick":
-                    saved_at = time.monotonic()
-                    await Job.filter(id=job.id, node=self.node).update(
-                        progress=progress, heartbeat_at=now()
-                    )
+            if job_type.model is None:
+                async with _child_process(job, job_type.target, workdir) as messages:
+                    return await self._follow(job, messages)
+            host = self.hosts.get(job_type.model)
+            if host is None:
+                raise JobFailed(f"model {job_type.model!r} is not registered on node {self.node}")
+            async with host.job(job_type.target, job.params, workdir) as messages:
+                return await self._follow(job, messages)
         finally:
+            keep_alive.cancel()
+
+    async def _follow(self, job: Job, messages: Any) -> dict[str, Any]:
+        """Wait for the job's answer within its time limit, saving progress on the way."""
+        deadline = time.monotonic() + job.timeout
+        saved_at = 0.0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise JobFailed(f"timed out after {job.timeout} s")
+            try:
+                message = await asyncio.wait_for(messages.get(), remaining)
+            except TimeoutError:
+                continue
+            if message[0] == "done":
+                return message[1]
+            if message[0] == "error":
+                log.info("job %s (%s) error in worker:\n%s", job.id, job.kind, message[2])
+                raise JobFailed(message[1])
+            if message[0] == "eof":
+                raise JobFailed(await messages.death())
+            if message[0] == "progress" and time.monotonic() - saved_at >= 1.0:
+                saved_at = time.monotonic()
+                progress = min(int(message[1]), 99)
+                await Job.filter(id=job.id, node=self.node).update(progress=progress)
+
+    async def _keep_alive(self, job: Job) -> None:
+        """Refresh the job's heartbeat while it runs (also while it waits for its model)."""
+        while True:
+            await asyncio.sleep(max(self.stale_after / 4, 0.5))
             with contextlib.suppress(Exception):
-                loop.remove_reader(receiver.fileno())
-            receiver.close()
-            if process.is_alive():
-                process.kill()
-            await asyncio.to_thread(process.join, 5)
+                await Job.filter(id=job.id, node=self.node).update(heartbeat_at=now())
 
     # -- crash recovery --------------------------------------------------------------------
 
@@ -364,6 +463,7 @@ class JobService:
             "started_at": self.started_at,
             "heartbeat_at": now(),
             "stopped_at": None,
+            "models": self.model_status(),
         }
         if checked:
             values["checked_at"] = now()
@@ -384,6 +484,29 @@ class JobService:
         await asyncio.to_thread(
             _clean_scratch, Path(self.storage.scratch_dir()), {f"job-{i}" for i in running}
         )
+
+
+@contextlib.asynccontextmanager
+async def _child_process(job: Job, target: str, workdir: Path) -> AsyncIterator[PipeMessages]:
+    """A fresh process for one job: a timeout can kill it, a crash cannot take the node down."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=child.main,
+        args=(target, job.params, str(workdir), sender, os.getpid()),
+        name=f"job-{job.id}",
+        daemon=True,
+    )
+    await asyncio.to_thread(process.start)
+    sender.close()
+    messages = PipeMessages(receiver, process)
+    try:
+        yield messages
+    finally:
+        messages.close()
+        if process.is_alive():
+            process.kill()
+        await asyncio.to_thread(process.join, 5)
 
 
 def _clean_scratch(scratch: Path, keep: set[str]) -> None:

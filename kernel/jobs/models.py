@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from tortoise import fields
@@ -52,6 +53,14 @@ class JobNode(Model):
     heartbeat_at = fields.DatetimeField()
     checked_at = fields.DatetimeField(null=True)
     stopped_at = fields.DatetimeField(null=True)
+    models = fields.JSONField(default=dict)
+
+    def state(self, stale_after: float) -> str:
+        """stopped (said goodbye), online (fresh heartbeat) or offline (crashed, cut off)."""
+        if self.stopped_at is not None:
+            return "stopped"
+        fresh = datetime.now(UTC) - self.heartbeat_at < timedelta(seconds=stale_after)
+        return "online" if fresh else "offline"
 
     class Meta:
         table = "job_nodes"

@@ -19,15 +19,29 @@ except ImportError as exc:
 
 requires = ("speech",)
 KIND = "speech.synthesis_detection.antispoof"
+MODEL = "antispoof"
 
 
 @hookimpl
-def register_job_types(register: Any) -> None:
-    register(KIND, "plugins.antispoof.engine:judge", timeout=300)
+def register_ai_models(register: Any, settings: Any) -> None:
+    model_path = settings.get("antispoof.model_path")
+    if model_path:
+        register(
+            MODEL,
+            task="synthesis_detection",
+            engine="antispoof",
+            path=str(model_path),
+            load="plugins.antispoof.engine:load",
+        )
+
+
+@hookimpl
+def register_job_types(register: Any, settings: Any) -> None:
+    if settings.get("antispoof.model_path"):
+        register(KIND, "plugins.antispoof.engine:judge", model=MODEL, timeout=300)
 
 
 @hookimpl
 def register_speech_engines(register: Any) -> None:
-    model_path = get_platform().settings.get("antispoof.model_path")
-    if model_path:
-        register("synthesis_detection", "antispoof", KIND, None, {"model_path": str(model_path)})
+    if MODEL in get_platform().jobs.models:
+        register("synthesis_detection", "antispoof", KIND, None)

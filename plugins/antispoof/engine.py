@@ -1,4 +1,4 @@
-"""Runs in a worker process: features of the clip, then the configured ONNX model judges."""
+"""Runs in the model's host process: features of the clip, then the ONNX model judges."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from plugins.antispoof.features import log_mel
 from plugins.speech.audio import pcm16
 
 
-def judge(params: dict[str, Any], workdir: Path, progress: Any) -> dict[str, Any]:
+def load(path: str) -> Any:
     import onnxruntime
 
-    model_path = params.get("model_path")
-    if not model_path or not Path(model_path).is_file():
-        raise ValueError(f"the antispoof model is missing: {model_path!r}")
+    if not Path(path).is_file():
+        raise ValueError(f"the antispoof model is missing: {path!r}")
+    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def judge(session: Any, params: dict[str, Any], workdir: Path, progress: Any) -> dict[str, Any]:
     features = log_mel(pcm16(params["path"], 16000, params.get("raw_rate")))
     progress(40)
-    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     scores = session.run(None, {name: features})[0].reshape(-1)
     probability = float(scores.mean())  # the clip's frames vote

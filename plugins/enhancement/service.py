@@ -39,6 +39,9 @@ def engine_for(task: str, kind: str | None = None) -> Engine:
     candidates = [e for e in found if e.task == task]
     if not candidates:
         raise ApiError(503, f"no {task} engine is enabled on this server", AI_UNAVAILABLE)
+    preferred = get_platform().settings.get(f"enhancement.{task}_engine") or None
+    # The configured engine first, the others after it (one may offer a type it lacks).
+    candidates.sort(key=lambda engine: engine.name != preferred)
     for engine in candidates:
         if kind is None or kind in engine.kinds:
             return engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from kernel.api import ApiError, Job, JobNode, JobStatus, get_platform, iso, publish
@@ -18,10 +18,7 @@ def stale_after() -> float:
 
 
 def status_of(node: JobNode) -> str:
-    if node.stopped_at is not None:
-        return "stopped"
-    fresh = now() - node.heartbeat_at < timedelta(seconds=stale_after())
-    return "online" if fresh else "offline"
+    return node.state(stale_after())
 
 
 async def shape(node: JobNode) -> dict[str, Any]:
@@ -33,6 +30,7 @@ async def shape(node: JobNode) -> dict[str, Any]:
         "kinds": node.kinds,
         "workers": node.workers,
         "running_jobs": node.running,
+        "models": {name: info.get("status") for name, info in (node.models or {}).items()},
         "completed_jobs": done,
         "failed_jobs": failed,
         "host": node.host,
@@ -61,7 +59,21 @@ async def health_check(node_id: str, seconds: float = 5) -> dict[str, Any]:
         node = await get(node_id)
         if node.checked_at is not None and node.checked_at >= asked:
             answered = (node.checked_at - asked).total_seconds()
-            return {"node_id": node.name, "healthy": True, "response_time": round(answered, 3)}
+            checks = {
+                model_id: info["check"]
+                for model_id, info in (node.models or {}).items()
+                if info.get("check")
+            }
+            failed = [f"{m}: {c['error']}" for m, c in checks.items() if not c.get("ok")]
+            result = {
+                "node_id": node.name,
+                "healthy": not failed,
+                "response_time": round(answered, 3),
+                "models": checks,  # a tiny inference in each loaded model
+            }
+            if failed:
+                result["reason"] = "; ".join(failed)
+            return result
         await asyncio.sleep(0.1)
     return {
         "node_id": node.name,

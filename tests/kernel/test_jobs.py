@@ -45,12 +45,8 @@ JOB_MODULE = textwrap.dedent(
 
 
 @pytest.fixture
-def job_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = f"platform_test_jobs_{os.getpid()}_{abs(hash(str(tmp_path)))}"
-    (tmp_path / f"{name}.py").write_text(JOB_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
+def job_module(importable) -> str:
+    return importable(JOB_MODULE)
 
 
 class JobsPlugin:

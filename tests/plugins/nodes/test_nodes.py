@@ -21,7 +21,7 @@ async def test_a_worker_node_takes_jobs_and_answers_health_checks(
     make_client: Any, people_of: Any, postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     shared = {"database_url": postgres_url, "redis_url": redis_url}
-    plugins = ["users", "meetings", "media", "speech", "pocketsphinx", "nodes"]
+    plugins = ["users", "meetings", "media", "speech", "pocketsphinx", "nodes", "models"]
     front = make_client(
         plugins={"enabled": plugins}, node_name="front", jobs={"workers": 0}, **shared
     )
@@ -59,6 +59,26 @@ async def test_a_worker_node_takes_jobs_and_answers_health_checks(
 
             check = await client.post("/api/v1/nodes/ai-1/health-check", headers=root)
             assert (await check.get_json())["data"]["healthy"] is True
+
+            # The model stays loaded on the node that ran the job; admins unload and load
+            # it there from the front node (an event through Redis to the worker).
+            assert nodes["ai-1"]["models"] == {"pocketsphinx-en-us": "loaded"}
+            model = "/api/v1/models/pocketsphinx-en-us"
+            status = (await (await client.get(f"{model}/status", headers=root)).get_json())["data"]
+            assert (status["node"], status["nodes"][0]["jobs_run"]) == ("ai-1", 1)
+            assert [n["node_id"] for n in status["nodes"]] == ["ai-1"]  # not the front
+            unloaded = await client.delete(f"{model}/unload", headers=root)
+            assert (await unloaded.get_json())["data"]["status"] == "unloaded"
+            loaded = await client.post(f"{model}/load?node_id=ai-1", headers=root)
+            data = (await loaded.get_json())["data"]
+            assert (data["status"], data["node"]) == ("loaded", "ai-1")
+            assert data["memory_bytes"] > 10 << 20
+            # A health check now also runs a tiny inference in the loaded model's host.
+            check = await client.post("/api/v1/nodes/ai-1/health-check", headers=root)
+            data = (await check.get_json())["data"]
+            assert data["healthy"] is True, data
+            assert data["models"]["pocketsphinx-en-us"]["ok"] is True
+            assert data["models"]["pocketsphinx-en-us"]["seconds"] > 0
         finally:
             worker.send_signal(signal.SIGTERM)
             await asyncio.wait_for(worker.wait(), 30)
