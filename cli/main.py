@@ -164,6 +164,7 @@ def worker(config: ConfigOption = None) -> None:
     except (PluginError, ValueError) as exc:
         fail(str(exc))
     platform = quart_app.extensions["platform"]
+    platform.role = "worker"
     if not platform.jobs.types:
         fail("no enabled plugin registers job types: nothing for a worker to do")
 

@@ -34,6 +34,9 @@ class Platform:
         self.settings = settings
         self.plugins = plugins
         self.node = node_name(settings)
+        # "server" (`platform serve`) or "worker" (`platform worker`, set by the CLI): plugins
+        # that hand work to worker nodes (media bots) ask which one they run in.
+        self.role = "server"
         self.tokens = TokenService(settings)
         self.events = EventBus(plugins.hook, self.node, settings.get("redis_url"))
         self.ratelimiter = RateLimiter(settings)

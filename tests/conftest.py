@@ -155,33 +155,40 @@ def free_port() -> int:
 
 
 class Server:
-    """A `platform serve` process on a free port, stopped by the fixture."""
+    """A `platform serve` process on a free port (or a `platform worker`), stopped by the fixture."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path, command: str = "serve") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.command = command
         self._log_handle = log.open("w")
+        args = ["serve", "--port", str(self.port)] if command == "serve" else [command]
         self.proc = subprocess.Popen(
-            [PLATFORM_BIN, "serve", "--port", str(self.port)],
+            [PLATFORM_BIN, *args],
             cwd=cwd,
             env=env,
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
         )
 
+    def ready(self) -> bool:
+        if self.command == "worker":  # no HTTP: it says so once it takes work
+            return "slots for" in self.log.read_text()
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+                raise RuntimeError(f"{self.command} exited: {self.log.read_text()[-3000:]}")
+            if self.ready():
+                return
             time.sleep(0.1)
-        raise TimeoutError(f"server not ready: {self.log.read_text()[-3000:]}")
+        raise TimeoutError(f"{self.command} not ready: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -209,9 +216,13 @@ def server_env(tmp_path: Path, **variables: str) -> dict[str, str]:
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def start(wait: bool = True, **variables: str) -> Server:
+    def start(wait: bool = True, command: str = "serve", **variables: str) -> Server:
+        """`start(**env)` a server; `start(command="worker", **env)` a worker node."""
         server = Server(
-            server_env(tmp_path, **variables), tmp_path, tmp_path / f"server{len(servers)}.log"
+            server_env(tmp_path, **variables),
+            tmp_path,
+            tmp_path / f"server{len(servers)}.log",
+            command,
         )
         servers.append(server)
         if wait:

@@ -48,6 +48,9 @@ class Recorders:
     def __init__(self) -> None:
         self.active: dict[int, tuple[MeetingRecorder, asyncio.Task]] = {}
         self.sweeper: asyncio.Task | None = None
+        # Recordings handed to a media worker, waiting for its "started" or "failed".
+        self.handed: dict[int, asyncio.Future] = {}
+        self.captures: set[asyncio.Task] = set()
 
     async def stop(self) -> None:
         if self.sweeper:
@@ -76,44 +79,129 @@ async def start(user: User, meeting_id: int, options: dict[str, Any]) -> Recordi
     meetings.refuse_if_closed(acc.meeting)
     if await Recording.filter(meeting_id=meeting_id, status=RecordingStatus.RECORDING).exists():
         raise ApiError(409, f"meeting {meeting_id} is already being recorded")
+    handed = webrtc.bots_on_workers()
     recording = await Recording.create(
         meeting_id=meeting_id,
         user_id=user.id,
         title=options.get("title"),
         quality=options.get("quality") or "720p",
         format=options.get("format") or "mp4",
-        node=get_platform().node,
+        node=None if handed else get_platform().node,  # None: waiting for a media worker
         heartbeat_at=now(),
     )
+    signaling_url = public_url("/ws/signaling", websocket=True)
+    if handed:
+        return await _hand_to_worker(acc, recording, signaling_url)
     try:
-        bot = await webrtc.bots().acquire(acc, public_url("/ws/signaling", websocket=True))
+        bot = await webrtc.bots().acquire(acc, signaling_url)
     except Exception as exc:
         await _fail(recording, f"the media bot could not join the meeting: {exc}")
         raise ApiError(503, f"recording could not start: {exc}") from None
-    recorder = MeetingRecorder(directory(recording.id))
-    bot.subscribe(recorder.consumer)
-    watch = asyncio.create_task(_watch(recording.id, recorder), name=f"rec-{recording.id}")
-    recorders().active[recording.id] = (recorder, watch)
-    await publish("recording.started", recording_id=recording.id, meeting_id=meeting_id)
+    await _capture(recording, bot)
     log.info("recording %s of meeting %s started by user %s", recording.id, meeting_id, user.id)
     return recording
 
 
-async def _watch(recording_id: int, recorder: MeetingRecorder) -> None:
-    """Fail a recording that gets no media in time; keep the heartbeat while it records."""
-    timeout = setting("media_timeout", 20)
+async def _capture(recording: Recording, bot: Any) -> None:
+    """Write the bot's tracks on this node, with a watchdog and a heartbeat."""
+    recorder = MeetingRecorder(directory(recording.id))
+    bot.subscribe(recorder.consumer)
+    watch = asyncio.create_task(_watch(recording.id, recorder), name=f"rec-{recording.id}")
+    recorders().active[recording.id] = (recorder, watch)
+    await publish(
+        "recording.started",
+        recording_id=recording.id,
+        meeting_id=recording.meeting_id,
+        node=get_platform().node,
+    )
+
+
+async def _hand_to_worker(acc: Any, recording: Recording, signaling_url: str) -> Recording:
+    """Ask the media workers to record; answer once one has started (or 503 with the reason)."""
     try:
-        await asyncio.wait_for(recorder.first_media.wait(), timeout)
-    except TimeoutError:
-        recording = await Recording.get(id=recording_id)
-        await _release(recording)
-        await _fail(recording, f"no media arrived from any participant within {timeout:g} s")
+        await webrtc.admit_bot(acc)
+    except Exception as exc:
+        await _fail(recording, f"the media bot could not be admitted: {exc}")
+        raise ApiError(503, f"recording could not start: {exc}") from None
+    outcome = asyncio.get_running_loop().create_future()
+    recorders().handed[recording.id] = outcome
+    claim_within = setting("claim_timeout", 10)
+    try:
+        await publish(
+            "recording.capture_requested",
+            recording_id=recording.id,
+            meeting_id=recording.meeting_id,
+            signaling_url=signaling_url,
+        )
+        try:
+            name, error = await asyncio.wait_for(asyncio.shield(outcome), claim_within)
+        except TimeoutError:
+            unclaimed = Recording.filter(
+                id=recording.id, node=None, status=RecordingStatus.RECORDING
+            )
+            if await unclaimed.update(node="-"):  # nobody took it, and now nobody can
+                reason = (
+                    f"no media worker took the recording within {claim_within:g} s "
+                    '(webrtc.bots_on is "workers": run `platform worker` nodes)'
+                )
+                await _fail(recording, reason)
+                raise ApiError(503, f"recording could not start: {reason}") from None
+            # Taken: its bot is still joining. Its own join timeout and watchdog end that, so
+            # answer with the recording as it stands rather than wait without bound.
+            try:
+                name, error = await asyncio.wait_for(outcome, 20)
+            except TimeoutError:
+                name, error = "recording.pending", None
+    finally:
+        recorders().handed.pop(recording.id, None)
+    if name == "recording.failed":
+        raise ApiError(503, f"recording could not start: {error}")
+    log.info("recording %s of meeting %s handed to a media worker", recording.id, acc.meeting.id)
+    return await Recording.get(id=recording.id)
+
+
+async def _take_handed(data: dict[str, Any]) -> None:
+    """On a media worker: claim a recording a server handed over, and record it here."""
+    try:
+        await _record_handed(int(data["recording_id"]), str(data["signaling_url"]))
+    except Exception:
+        log.exception("recording %s: taking it over failed", data.get("recording_id"))
+
+
+async def _record_handed(recording_id: int, signaling_url: str) -> None:
+    claimed = await Recording.filter(
+        id=recording_id, node=None, status=RecordingStatus.RECORDING
+    ).update(node=get_platform().node, heartbeat_at=now())
+    if not claimed:
+        return  # another worker was quicker
+    recording = await Recording.get(id=recording_id)
+    try:
+        bot = await webrtc.bots().acquire_admitted(recording.meeting_id, signaling_url)
+    except Exception as exc:
+        await _fail(recording, f"the media bot could not join the meeting: {exc}")
         return
+    await _capture(recording, bot)
+    log.info("recording %s of meeting %s taken by this media worker", recording_id,
+             recording.meeting_id)  # fmt: skip
+
+
+async def _watch(recording_id: int, recorder: MeetingRecorder) -> None:
+    """Keep the heartbeat while recording; fail a recording that gets no media in time."""
+    timeout = setting("media_timeout", 20)
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
         await Recording.filter(id=recording_id, status=RecordingStatus.RECORDING).update(
             heartbeat_at=now()
         )
-        await asyncio.sleep(setting("stale_after", 30) / 4)
+        if not recorder.first_media.is_set() and asyncio.get_running_loop().time() > deadline:
+            recording = await Recording.get(id=recording_id)
+            await _release(recording)
+            await _fail(recording, f"no media arrived from any participant within {timeout:g} s")
+            return
+        interval = setting("stale_after", 30) / 4
+        if not recorder.first_media.is_set():
+            interval = min(interval, 0.25)  # notice the deadline promptly
+        await asyncio.sleep(interval)
 
 
 async def _release(recording: Recording) -> list[dict[str, Any]]:
@@ -233,6 +321,16 @@ async def on_event(event: Any) -> None:
         recording_id = int(event.data["recording_id"])
         if recording_id in recorders().active:
             await finish_recording(await Recording.get(id=recording_id))
+    elif event.name == "recording.capture_requested":
+        if webrtc.takes_handed_bots():
+            # Joining takes seconds: not in the event listener's way.
+            task = asyncio.create_task(_take_handed(event.data), name="recording-take")
+            recorders().captures.add(task)
+            task.add_done_callback(recorders().captures.discard)
+    elif event.name in ("recording.started", "recording.failed"):
+        outcome = recorders().handed.get(int(event.data["recording_id"]))
+        if outcome is not None and not outcome.done():
+            outcome.set_result((event.name, event.data.get("error")))
 
 
 # -- crash recovery ---------------------------------------------------------------------------

@@ -5,6 +5,9 @@ AI), `service.bots().acquire(acc, signaling_url)` brings the meeting's bot in. I
 /ws/signaling like any client, offers each session receive-only audio and video, and fans each
 track out (aiortc MediaRelay) to every consumer that `bot.subscribe(consumer)`s. One bot per
 meeting and node serves all consumers; it leaves when the last one releases it.
+
+With `webrtc.bots_on = "workers"` the servers run no bots: recording and streaming hand theirs
+to `platform worker` nodes (`service.bots_on_workers()`, `service.takes_handed_bots()`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ def register_blueprints(register: Any) -> None:
 
 @hookimpl
 def startup(app: Any) -> None:
-    from plugins.webrtc.service import Bots
+    from plugins.webrtc.service import Bots, bots_on_workers
 
+    bots_on_workers()  # a misspelt setting stops the start, naming it
     app.extensions["webrtc"] = Bots()
 
 

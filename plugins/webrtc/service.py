@@ -32,16 +32,15 @@ class Bots:
 
     async def acquire(self, acc: Any, signaling_url: str) -> MediaBot:
         """The meeting's bot, started if needed; `acc` (a host's access) admits it."""
-        meeting_id = acc.meeting.id
+        await admit_bot(acc)
+        return await self.acquire_admitted(acc.meeting.id, signaling_url)
+
+    async def acquire_admitted(self, meeting_id: int, signaling_url: str) -> MediaBot:
+        """The meeting's bot, started if needed, once `admit_bot` let it in (on any node)."""
         async with self._lock:
             bot = self.bots.get(meeting_id)
             if bot is None:
                 bot_user = await bot_account()
-                try:
-                    await meetings.add_participant(acc, bot_user.id, ParticipantRole.PARTICIPANT)
-                except ApiError as exc:
-                    if exc.status != 409:  # already a participant: fine
-                        raise
                 token, _ = get_platform().tokens.issue_access(bot_user.id, "user", "media-bot")
                 bot = MediaBot(meeting_id, signaling_url, token)
                 await bot.start()
@@ -63,6 +62,29 @@ class Bots:
         for meeting_id in list(self.bots):
             self.users[meeting_id] = 1
             await self.release(meeting_id)
+
+
+async def admit_bot(acc: Any) -> None:
+    """Make the bot a participant of `acc`'s meeting (a host's or moderator's access)."""
+    try:
+        await meetings.add_participant(acc, (await bot_account()).id, ParticipantRole.PARTICIPANT)
+    except ApiError as exc:
+        if exc.status != 409:  # already a participant: fine
+            raise
+
+
+def bots_on_workers() -> bool:
+    """Setting `webrtc.bots_on`: "server" (the node that got the request runs the meeting's
+    bot) or "workers" (a `platform worker` node takes it, so media work leaves the servers)."""
+    where = str(get_platform().settings.get("webrtc.bots_on", "server"))
+    if where not in ("server", "workers"):
+        raise ValueError(f'setting webrtc.bots_on is "{where}": use "server" or "workers"')
+    return where == "workers"
+
+
+def takes_handed_bots() -> bool:
+    """Whether this node runs the bots that servers hand to workers."""
+    return bots_on_workers() and get_platform().role == "worker"
 
 
 async def bot_account() -> User:
