@@ -155,7 +155,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A `platform serve` process on a free port (or a `platform worker`), stopped by the fixture."""
+    """A `platform serve` process on a free port (or `platform worker`), stopped by the fixture."""
 
     def __init__(self, env: dict[str, str], cwd: Path, log: Path, command: str = "serve") -> None:
         self.port = free_port()

@@ -7,6 +7,8 @@ audio mixed, videos in a grid, H.264/AAC MP4 or the requested format) in a kerne
 processing → completed | failed, with events `recording.started/stopped/completed/failed`.
 Crash safety: a recording whose node stops heartbeating is composed from what is on disk by
 any node (or failed with the reason); compose jobs are retried like every kernel job.
+With `webrtc.bots_on = "workers"` the server hands the capture to a `platform worker` node
+(event `recording.capture_requested`; the first worker to claim the row records it).
 """
 
 from __future__ import annotations

@@ -48,9 +48,6 @@ class Recorders:
     def __init__(self) -> None:
         self.active: dict[int, tuple[MeetingRecorder, asyncio.Task]] = {}
         self.sweeper: asyncio.Task | None = None
-        # Recordings handed to a media worker, waiting for its "started" or "failed".
-        self.handed: dict[int, asyncio.Future] = {}
-        self.captures: set[asyncio.Task] = set()
 
     async def stop(self) -> None:
         if self.sweeper:
@@ -89,11 +86,10 @@ async def start(user: User, meeting_id: int, options: dict[str, Any]) -> Recordi
         node=None if handed else get_platform().node,  # None: waiting for a media worker
         heartbeat_at=now(),
     )
-    signaling_url = public_url("/ws/signaling", websocket=True)
     if handed:
-        return await _hand_to_worker(acc, recording, signaling_url)
+        return await _hand_to_worker(acc, recording)
     try:
-        bot = await webrtc.bots().acquire(acc, signaling_url)
+        bot = await webrtc.bots().acquire(acc, public_url("/ws/signaling", websocket=True))
     except Exception as exc:
         await _fail(recording, f"the media bot could not join the meeting: {exc}")
         raise ApiError(503, f"recording could not start: {exc}") from None
@@ -116,59 +112,37 @@ async def _capture(recording: Recording, bot: Any) -> None:
     )
 
 
-async def _hand_to_worker(acc: Any, recording: Recording, signaling_url: str) -> Recording:
+async def _hand_to_worker(acc: Any, recording: Recording) -> Recording:
     """Ask the media workers to record; answer once one has started (or 503 with the reason)."""
+
+    async def give_up(reason: str) -> bool:
+        unclaimed = Recording.filter(id=recording.id, node=None, status=RecordingStatus.RECORDING)
+        if not await unclaimed.update(node="-"):  # "-": nobody took it, and now nobody can
+            return False
+        await _fail(recording, reason)
+        return True
+
     try:
-        await webrtc.admit_bot(acc)
-    except Exception as exc:
-        await _fail(recording, f"the media bot could not be admitted: {exc}")
-        raise ApiError(503, f"recording could not start: {exc}") from None
-    outcome = asyncio.get_running_loop().create_future()
-    recorders().handed[recording.id] = outcome
-    claim_within = setting("claim_timeout", 10)
-    try:
-        await publish(
+        error = await webrtc.hand_to_worker(
+            acc,
             "recording.capture_requested",
-            recording_id=recording.id,
-            meeting_id=recording.meeting_id,
-            signaling_url=signaling_url,
+            f"recording:{recording.id}",
+            {"recording_id": recording.id, "meeting_id": recording.meeting_id},
+            give_up,
+            setting("claim_timeout", 10),
         )
-        try:
-            name, error = await asyncio.wait_for(asyncio.shield(outcome), claim_within)
-        except TimeoutError:
-            unclaimed = Recording.filter(
-                id=recording.id, node=None, status=RecordingStatus.RECORDING
-            )
-            if await unclaimed.update(node="-"):  # nobody took it, and now nobody can
-                reason = (
-                    f"no media worker took the recording within {claim_within:g} s "
-                    '(webrtc.bots_on is "workers": run `platform worker` nodes)'
-                )
-                await _fail(recording, reason)
-                raise ApiError(503, f"recording could not start: {reason}") from None
-            # Taken: its bot is still joining. Its own join timeout and watchdog end that, so
-            # answer with the recording as it stands rather than wait without bound.
-            try:
-                name, error = await asyncio.wait_for(outcome, 20)
-            except TimeoutError:
-                name, error = "recording.pending", None
-    finally:
-        recorders().handed.pop(recording.id, None)
-    if name == "recording.failed":
+    except Exception as exc:  # not admitted, or no worker took it
+        reason = exc.message if isinstance(exc, ApiError) else str(exc)
+        await _fail(recording, reason)  # (already failed when no worker took it)
+        raise ApiError(503, f"recording could not start: {reason}") from None
+    if error:
         raise ApiError(503, f"recording could not start: {error}")
     log.info("recording %s of meeting %s handed to a media worker", recording.id, acc.meeting.id)
     return await Recording.get(id=recording.id)
 
 
-async def _take_handed(data: dict[str, Any]) -> None:
-    """On a media worker: claim a recording a server handed over, and record it here."""
-    try:
-        await _record_handed(int(data["recording_id"]), str(data["signaling_url"]))
-    except Exception:
-        log.exception("recording %s: taking it over failed", data.get("recording_id"))
-
-
 async def _record_handed(recording_id: int, signaling_url: str) -> None:
+    """On a media worker: claim a recording a server handed over, and record it here."""
     claimed = await Recording.filter(
         id=recording_id, node=None, status=RecordingStatus.RECORDING
     ).update(node=get_platform().node, heartbeat_at=now())
@@ -321,16 +295,11 @@ async def on_event(event: Any) -> None:
         recording_id = int(event.data["recording_id"])
         if recording_id in recorders().active:
             await finish_recording(await Recording.get(id=recording_id))
-    elif event.name == "recording.capture_requested":
-        if webrtc.takes_handed_bots():
-            # Joining takes seconds: not in the event listener's way.
-            task = asyncio.create_task(_take_handed(event.data), name="recording-take")
-            recorders().captures.add(task)
-            task.add_done_callback(recorders().captures.discard)
+    elif event.name == "recording.capture_requested" and webrtc.takes_handed_bots():
+        recording_id, url = int(event.data["recording_id"]), str(event.data["signaling_url"])
+        webrtc.take_handed(f"recording {recording_id}", lambda: _record_handed(recording_id, url))
     elif event.name in ("recording.started", "recording.failed"):
-        outcome = recorders().handed.get(int(event.data["recording_id"]))
-        if outcome is not None and not outcome.done():
-            outcome.set_result((event.name, event.data.get("error")))
+        webrtc.answer_handed(f"recording:{event.data['recording_id']}", event.data.get("error"))
 
 
 # -- crash recovery ---------------------------------------------------------------------------

@@ -67,35 +67,95 @@ async def start(user: User, meeting_id: int, protocol: str, url: str | None) -> 
     acc = await meetings.access(meeting_id, user)
     acc.require(acc.is_moderator, "only the host or a moderator can stream the meeting")
     meetings.refuse_if_closed(acc.meeting)
+    handed = webrtc.bots_on_workers()
     stream = await Stream.create(
         id=uuid.uuid4().hex,
         meeting_id=meeting_id,
         user_id=user.id,
         protocol=protocol,
         url=url,
-        node=get_platform().node,
+        node=None if handed else get_platform().node,  # None: waiting for a media worker
         heartbeat_at=now(),
     )
+    if handed:
+        return await _hand_to_worker(acc, stream)
     try:
         bot = await webrtc.bots().acquire(acc, public_url("/ws/signaling", websocket=True))
     except Exception as exc:
-        await Stream.filter(id=stream.id).update(
-            status=StreamStatus.FAILED, error=f"the media bot could not join: {exc}"
-        )
+        await _fail_start(stream, f"the media bot could not join: {exc}")
         raise ApiError(503, f"streaming could not start: {exc}") from None
-    if protocol == "hls":
+    await _produce(stream, bot)
+    return stream
+
+
+async def _produce(stream: Stream, bot: Any) -> None:
+    """Mix the bot's tracks into the stream's output on this node, with a status watch."""
+    if stream.protocol == "hls":
         directory = hls_dir(stream.id)
         directory.mkdir(parents=True, exist_ok=True)
         output = Output(str(directory / "index.m3u8"), "hls", hls_options(directory), settings())
     else:
-        output = Output(url, "flv", {"rw_timeout": "5000000"}, settings())
+        output = Output(stream.url, "flv", {"rw_timeout": "5000000"}, settings())
     mix = LiveMix(output)
     bot.subscribe(mix.consumer)
     watch = asyncio.create_task(_watch(stream.id, output), name=f"stream-{stream.id}")
     streams().active[stream.id] = (mix, watch)
-    await publish("streaming.started", stream_id=stream.id, meeting_id=meeting_id)
-    log.info("stream %s (%s) of meeting %s started", stream.id, protocol, meeting_id)
-    return stream
+    await publish("streaming.started", stream_id=stream.id, meeting_id=stream.meeting_id)
+    log.info("stream %s (%s) of meeting %s started on node %s", stream.id, stream.protocol,
+             stream.meeting_id, get_platform().node)  # fmt: skip
+
+
+async def _fail_start(stream: Stream, reason: str) -> None:
+    updated = await Stream.filter(id=stream.id, status__in=list(RUNNING)).update(
+        status=StreamStatus.FAILED, error=reason, stopped_at=now()
+    )
+    if updated:
+        await publish("streaming.failed", stream_id=stream.id, meeting_id=stream.meeting_id,
+                      error=reason)  # fmt: skip
+
+
+async def _hand_to_worker(acc: Any, stream: Stream) -> Stream:
+    """Ask the media workers to produce the stream; answer once one has started it."""
+
+    async def give_up(reason: str) -> bool:
+        unclaimed = Stream.filter(id=stream.id, node=None, status__in=list(RUNNING))
+        if not await unclaimed.update(node="-"):  # "-": nobody took it, and now nobody can
+            return False
+        await _fail_start(stream, reason)
+        return True
+
+    try:
+        error = await webrtc.hand_to_worker(
+            acc,
+            "streaming.produce_requested",
+            f"stream:{stream.id}",
+            {"stream_id": stream.id, "meeting_id": stream.meeting_id},
+            give_up,
+            float(get_platform().settings.get("streaming.claim_timeout", 10)),
+        )
+    except Exception as exc:  # not admitted, or no worker took it
+        reason = exc.message if isinstance(exc, ApiError) else str(exc)
+        await _fail_start(stream, reason)
+        raise ApiError(503, f"streaming could not start: {reason}") from None
+    if error:
+        raise ApiError(503, f"streaming could not start: {error}")
+    return await Stream.get(id=stream.id)
+
+
+async def _produce_handed(stream_id: str, signaling_url: str) -> None:
+    """On a media worker: claim a stream a server handed over, and produce it here."""
+    claimed = await Stream.filter(id=stream_id, node=None, status__in=list(RUNNING)).update(
+        node=get_platform().node, heartbeat_at=now()
+    )
+    if not claimed:
+        return  # another worker was quicker
+    stream = await Stream.get(id=stream_id)
+    try:
+        bot = await webrtc.bots().acquire_admitted(stream.meeting_id, signaling_url)
+    except Exception as exc:
+        await _fail_start(stream, f"the media bot could not join: {exc}")
+        return
+    await _produce(stream, bot)
 
 
 async def _watch(stream_id: str, output: Output) -> None:
@@ -169,6 +229,12 @@ async def on_event(event: Any) -> None:
     if event.name == "streaming.stop_requested" and event.data["stream_id"] in streams().active:
         stream = await Stream.get(id=event.data["stream_id"])
         await finish(stream, StreamStatus.STOPPED, None)
+    elif event.name == "streaming.produce_requested" and webrtc.takes_handed_bots():
+        stream_id, url = str(event.data["stream_id"]), str(event.data["signaling_url"])
+        webrtc.take_handed(f"stream {stream_id}", lambda: _produce_handed(stream_id, url))
+    elif event.name in ("streaming.started", "streaming.failed"):
+        failed = "the stream failed" if event.name == "streaming.failed" else None
+        webrtc.answer_handed(f"stream:{event.data['stream_id']}", event.data.get("error") or failed)
 
 
 async def sweep_forever() -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from quart import current_app
 
-from kernel.api import ApiError, User, get_platform, iso
+from kernel.api import ApiError, User, get_platform, iso, public_url, publish
 from plugins.meetings import service as meetings
 from plugins.meetings.models import ParticipantRole
 from plugins.webrtc.bot import MediaBot, Peer
@@ -29,6 +30,9 @@ class Bots:
         self.bots: dict[int, MediaBot] = {}
         self.users: dict[int, int] = {}
         self._lock = asyncio.Lock()
+        # Work handed to media workers (`hand_to_worker`), waiting for their answer.
+        self.handed: dict[str, asyncio.Future] = {}
+        self.background: set[asyncio.Task] = set()
 
     async def acquire(self, acc: Any, signaling_url: str) -> MediaBot:
         """The meeting's bot, started if needed; `acc` (a host's access) admits it."""
@@ -85,6 +89,66 @@ def bots_on_workers() -> bool:
 def takes_handed_bots() -> bool:
     """Whether this node runs the bots that servers hand to workers."""
     return bots_on_workers() and get_platform().role == "worker"
+
+
+async def hand_to_worker(
+    acc: Any,
+    request: str,
+    key: str,
+    data: dict[str, Any],
+    give_up: Callable[[str], Awaitable[bool]],
+    claim_within: float,
+) -> str | None:
+    """Ask the media workers (`webrtc.bots_on = "workers"`) to take media work in `acc`'s meeting.
+
+    Admits the bot, publishes the event `request` with `data` and `signaling_url`, and waits
+    for a worker's `answer_handed(key, error)`: None when it started, else the error. When no
+    worker claims it within `claim_within` s, `give_up(reason)` must atomically mark the work
+    unclaimable (False: a worker claimed it just now) and this answers 503 with the reason.
+    """
+    await admit_bot(acc)
+    outcome = asyncio.get_running_loop().create_future()
+    bots().handed[key] = outcome
+    try:
+        await publish(request, **data, signaling_url=public_url("/ws/signaling", websocket=True))
+        try:
+            return await asyncio.wait_for(asyncio.shield(outcome), claim_within)
+        except TimeoutError:
+            reason = (
+                f"no media worker took it within {claim_within:g} s "
+                '(webrtc.bots_on is "workers": run `platform worker` nodes)'
+            )
+            if await give_up(reason):
+                raise ApiError(503, reason) from None
+        # Claimed: its bot is still joining. The worker's own join timeout and watchdog end
+        # that, so answer with the work as it stands rather than wait without bound.
+        try:
+            return await asyncio.wait_for(outcome, 20)
+        except TimeoutError:
+            return None
+    finally:
+        bots().handed.pop(key, None)
+
+
+def answer_handed(key: str, error: str | None = None) -> None:
+    """A worker started (error None) or failed the work handed over as `key`."""
+    outcome = bots().handed.get(key)
+    if outcome is not None and not outcome.done():
+        outcome.set_result(error)
+
+
+def take_handed(name: str, take: Callable[[], Awaitable[None]]) -> None:
+    """On a worker: run `take()` (claim, join, capture) without holding up the event listener."""
+
+    async def guarded() -> None:
+        try:
+            await take()
+        except Exception:
+            log.exception("%s: taking it over failed", name)
+
+    task = asyncio.create_task(guarded(), name=name)
+    bots().background.add(task)
+    task.add_done_callback(bots().background.discard)
 
 
 async def bot_account() -> User:

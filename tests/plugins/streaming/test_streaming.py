@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 
 SMALL = {"PLATFORM_STREAMING__WIDTH": "640", "PLATFORM_STREAMING__HEIGHT": "360"}
 
@@ -144,3 +145,48 @@ async def test_rtmp_push_retries_until_the_target_is_up_and_packets_arrive(
         for client in clients:
             await client.stop()
         await meeting.http.aclose()
+
+
+@pytest.mark.services
+async def test_a_worker_produces_the_stream_the_server_serves_and_stops(
+    postgres_url: str, redis_url: str, start_server: Any, call_env: dict, call_on: Any
+) -> None:
+    shared = {
+        "PLATFORM_DATABASE_URL": postgres_url,
+        "PLATFORM_REDIS_URL": redis_url,
+        "PLATFORM_WEBRTC__BOTS_ON": "workers",
+        **call_env,
+        **SMALL,
+    }
+    server = start_server(PLATFORM_NODE_NAME="front", **shared)
+    worker = start_server(command="worker", PLATFORM_NODE_NAME="media-1", **shared)
+    meeting, host, clients = await call(server, call_on)
+    try:
+        started = await meeting.http.post(
+            "/api/v1/streaming/start",
+            headers=host,
+            json={"meeting_id": meeting.meeting_id, "protocol": "hls"},
+        )
+        assert started.status_code == 201, started.text
+        stream = started.json()["data"]
+        assert f"stream {stream['stream_id']}" in worker.log.read_text()
+        playlist = ""
+        for _ in range(200):
+            response = await meeting.http.get(stream["playback_url"])
+            playlist = response.text if response.status_code == 200 else ""
+            if playlist.count(".ts") >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert playlist.count(".ts") >= 2, playlist  # written by the worker, served by the server
+        stopped = await meeting.http.post(
+            "/api/v1/streaming/stop", headers=host, json={"stream_id": stream["stream_id"]}
+        )
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["data"]["status"] == "stopped"
+        assert "#EXT-X-ENDLIST" in (await meeting.http.get(stream["playback_url"])).text
+    finally:
+        for client in clients:
+            await client.stop()
+        await meeting.http.aclose()
+    assert "media bot of meeting" not in server.log.read_text()
+    assert "media bot of meeting" in worker.log.read_text()
