@@ -141,24 +141,6 @@ async def _hand_to_worker(acc: Any, recording: Recording) -> Recording:
     return await Recording.get(id=recording.id)
 
 
-async def _record_handed(recording_id: int, signaling_url: str) -> None:
-    """On a media worker: claim a recording a server handed over, and record it here."""
-    claimed = await Recording.filter(
-        id=recording_id, node=None, status=RecordingStatus.RECORDING
-    ).update(node=get_platform().node, heartbeat_at=now())
-    if not claimed:
-        return  # another worker was quicker
-    recording = await Recording.get(id=recording_id)
-    try:
-        bot = await webrtc.bots().acquire_admitted(recording.meeting_id, signaling_url)
-    except Exception as exc:
-        await _fail(recording, f"the media bot could not join the meeting: {exc}")
-        return
-    await _capture(recording, bot)
-    log.info("recording %s of meeting %s taken by this media worker", recording_id,
-             recording.meeting_id)  # fmt: skip
-
-
 async def _watch(recording_id: int, recorder: MeetingRecorder) -> None:
     """Keep the heartbeat while recording; fail a recording that gets no media in time."""
     timeout = setting("media_timeout", 20)
@@ -296,8 +278,21 @@ async def on_event(event: Any) -> None:
         if recording_id in recorders().active:
             await finish_recording(await Recording.get(id=recording_id))
     elif event.name == "recording.capture_requested" and webrtc.takes_handed_bots():
-        recording_id, url = int(event.data["recording_id"]), str(event.data["signaling_url"])
-        webrtc.take_handed(f"recording {recording_id}", lambda: _record_handed(recording_id, url))
+        recording_id = int(event.data["recording_id"])
+
+        async def claim() -> bool:
+            unclaimed = Recording.filter(
+                id=recording_id, node=None, status=RecordingStatus.RECORDING
+            )
+            return bool(await unclaimed.update(node=get_platform().node, heartbeat_at=now()))
+
+        async def start(bot: Any) -> None:
+            await _capture(await Recording.get(id=recording_id), bot)
+
+        async def fail(reason: str) -> None:
+            await _fail(await Recording.get(id=recording_id), reason)
+
+        webrtc.take_handed(f"recording {recording_id}", event.data, claim, start, fail)
     elif event.name in ("recording.started", "recording.failed"):
         webrtc.answer_handed(f"recording:{event.data['recording_id']}", event.data.get("error"))
 

@@ -142,22 +142,6 @@ async def _hand_to_worker(acc: Any, stream: Stream) -> Stream:
     return await Stream.get(id=stream.id)
 
 
-async def _produce_handed(stream_id: str, signaling_url: str) -> None:
-    """On a media worker: claim a stream a server handed over, and produce it here."""
-    claimed = await Stream.filter(id=stream_id, node=None, status__in=list(RUNNING)).update(
-        node=get_platform().node, heartbeat_at=now()
-    )
-    if not claimed:
-        return  # another worker was quicker
-    stream = await Stream.get(id=stream_id)
-    try:
-        bot = await webrtc.bots().acquire_admitted(stream.meeting_id, signaling_url)
-    except Exception as exc:
-        await _fail_start(stream, f"the media bot could not join: {exc}")
-        return
-    await _produce(stream, bot)
-
-
 async def _watch(stream_id: str, output: Output) -> None:
     """Keep the status row current: live or reconnecting, bytes sent, the last error."""
     while True:
@@ -230,8 +214,19 @@ async def on_event(event: Any) -> None:
         stream = await Stream.get(id=event.data["stream_id"])
         await finish(stream, StreamStatus.STOPPED, None)
     elif event.name == "streaming.produce_requested" and webrtc.takes_handed_bots():
-        stream_id, url = str(event.data["stream_id"]), str(event.data["signaling_url"])
-        webrtc.take_handed(f"stream {stream_id}", lambda: _produce_handed(stream_id, url))
+        stream_id = str(event.data["stream_id"])
+
+        async def claim() -> bool:
+            unclaimed = Stream.filter(id=stream_id, node=None, status__in=list(RUNNING))
+            return bool(await unclaimed.update(node=get_platform().node, heartbeat_at=now()))
+
+        async def start(bot: Any) -> None:
+            await _produce(await Stream.get(id=stream_id), bot)
+
+        async def fail(reason: str) -> None:
+            await _fail_start(await Stream.get(id=stream_id), reason)
+
+        webrtc.take_handed(f"stream {stream_id}", event.data, claim, start, fail)
     elif event.name in ("streaming.started", "streaming.failed"):
         failed = "the stream failed" if event.name == "streaming.failed" else None
         webrtc.answer_handed(f"stream:{event.data['stream_id']}", event.data.get("error") or failed)

@@ -137,16 +137,32 @@ def answer_handed(key: str, error: str | None = None) -> None:
         outcome.set_result(error)
 
 
-def take_handed(name: str, take: Callable[[], Awaitable[None]]) -> None:
-    """On a worker: run `take()` (claim, join, capture) without holding up the event listener."""
+def take_handed(
+    name: str,
+    data: dict[str, Any],
+    claim: Callable[[], Awaitable[bool]],
+    start: Callable[[MediaBot], Awaitable[None]],
+    fail: Callable[[str], Awaitable[None]],
+) -> None:
+    """On a worker, for a `hand_to_worker` request's `data`: `claim()` the work atomically (False:
+    another worker has it), bring the bot in and `start(bot)`, or `fail(reason)`. Runs in the
+    background: joining takes seconds, and the event listener must not wait for it."""
 
-    async def guarded() -> None:
+    async def take() -> None:
         try:
-            await take()
+            if not await claim():
+                return
+            try:
+                bot = await bots().acquire_admitted(int(data["meeting_id"]), data["signaling_url"])
+            except Exception as exc:
+                await fail(f"the media bot could not join the meeting: {exc}")
+                return
+            log.info("%s of meeting %s taken by this media worker", name, data["meeting_id"])
+            await start(bot)
         except Exception:
             log.exception("%s: taking it over failed", name)
 
-    task = asyncio.create_task(guarded(), name=name)
+    task = asyncio.create_task(take(), name=name)
     bots().background.add(task)
     task.add_done_callback(bots().background.discard)
 

@@ -38,6 +38,18 @@ async def call(server: Any, call_on: Any) -> tuple[Any, dict, list]:
     return meeting, host, clients
 
 
+async def wait_for_segments(meeting: Any, playback_url: str, count: int = 2) -> str:
+    """The HLS playlist once it lists `count` segments (or as it is after 20 s)."""
+    playlist = ""
+    for _ in range(200):
+        response = await meeting.http.get(playback_url)
+        playlist = response.text if response.status_code == 200 else ""
+        if playlist.count(".ts") >= count:
+            break
+        await asyncio.sleep(0.1)
+    return playlist
+
+
 async def test_hls_playlist_appears_segments_decode_and_stop_ends_it(
     start_server: Any, call_env: dict, call_on: Any, tmp_path: Path
 ) -> None:
@@ -53,13 +65,7 @@ async def test_hls_playlist_appears_segments_decode_and_stop_ends_it(
         assert started.status_code == 201, started.text
         stream = started.json()["data"]
         assert stream["playback_url"].endswith(f"/hls/{stream['stream_id']}/index.m3u8")
-        playlist = ""
-        for _ in range(200):
-            response = await meeting.http.get(stream["playback_url"])
-            playlist = response.text if response.status_code == 200 else ""
-            if playlist.count(".ts") >= 2:
-                break
-            await asyncio.sleep(0.1)
+        playlist = await wait_for_segments(meeting, stream["playback_url"])
         assert playlist.count(".ts") >= 2, playlist
         first = next(line for line in playlist.splitlines() if line.endswith(".ts"))
         segment = await meeting.http.get(stream["playback_url"].replace("index.m3u8", first))
@@ -170,13 +176,7 @@ async def test_a_worker_produces_the_stream_the_server_serves_and_stops(
         assert started.status_code == 201, started.text
         stream = started.json()["data"]
         assert f"stream {stream['stream_id']}" in worker.log.read_text()
-        playlist = ""
-        for _ in range(200):
-            response = await meeting.http.get(stream["playback_url"])
-            playlist = response.text if response.status_code == 200 else ""
-            if playlist.count(".ts") >= 2:
-                break
-            await asyncio.sleep(0.1)
+        playlist = await wait_for_segments(meeting, stream["playback_url"])
         assert playlist.count(".ts") >= 2, playlist  # written by the worker, served by the server
         stopped = await meeting.http.post(
             "/api/v1/streaming/stop", headers=host, json={"stream_id": stream["stream_id"]}
