@@ -114,29 +114,15 @@ async def _capture(recording: Recording, bot: Any) -> None:
 
 async def _hand_to_worker(acc: Any, recording: Recording) -> Recording:
     """Ask the media workers to record; answer once one has started (or 503 with the reason)."""
-
-    async def give_up(reason: str) -> bool:
-        unclaimed = Recording.filter(id=recording.id, node=None, status=RecordingStatus.RECORDING)
-        if not await unclaimed.update(node="-"):  # "-": nobody took it, and now nobody can
-            return False
-        await _fail(recording, reason)
-        return True
-
-    try:
-        error = await webrtc.hand_to_worker(
-            acc,
-            "recording.capture_requested",
-            f"recording:{recording.id}",
-            {"recording_id": recording.id, "meeting_id": recording.meeting_id},
-            give_up,
-            setting("claim_timeout", 10),
-        )
-    except Exception as exc:  # not admitted, or no worker took it
-        reason = exc.message if isinstance(exc, ApiError) else str(exc)
-        await _fail(recording, reason)  # (already failed when no worker took it)
-        raise ApiError(503, f"recording could not start: {reason}") from None
-    if error:
-        raise ApiError(503, f"recording could not start: {error}")
+    await webrtc.hand_to_worker(
+        acc,
+        f"recording {recording.id}",
+        "recording.capture_requested",
+        {"recording_id": recording.id, "meeting_id": recording.meeting_id},
+        Recording.filter(id=recording.id, node=None, status=RecordingStatus.RECORDING),
+        lambda reason: _fail(recording, reason),
+        setting("claim_timeout", 10),
+    )
     log.info("recording %s of meeting %s handed to a media worker", recording.id, acc.meeting.id)
     return await Recording.get(id=recording.id)
 
@@ -294,7 +280,7 @@ async def on_event(event: Any) -> None:
 
         webrtc.take_handed(f"recording {recording_id}", event.data, claim, start, fail)
     elif event.name in ("recording.started", "recording.failed"):
-        webrtc.answer_handed(f"recording:{event.data['recording_id']}", event.data.get("error"))
+        webrtc.answer_handed(f"recording {event.data['recording_id']}", event.data.get("error"))
 
 
 # -- crash recovery ---------------------------------------------------------------------------

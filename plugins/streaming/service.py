@@ -116,29 +116,15 @@ async def _fail_start(stream: Stream, reason: str) -> None:
 
 async def _hand_to_worker(acc: Any, stream: Stream) -> Stream:
     """Ask the media workers to produce the stream; answer once one has started it."""
-
-    async def give_up(reason: str) -> bool:
-        unclaimed = Stream.filter(id=stream.id, node=None, status__in=list(RUNNING))
-        if not await unclaimed.update(node="-"):  # "-": nobody took it, and now nobody can
-            return False
-        await _fail_start(stream, reason)
-        return True
-
-    try:
-        error = await webrtc.hand_to_worker(
-            acc,
-            "streaming.produce_requested",
-            f"stream:{stream.id}",
-            {"stream_id": stream.id, "meeting_id": stream.meeting_id},
-            give_up,
-            float(get_platform().settings.get("streaming.claim_timeout", 10)),
-        )
-    except Exception as exc:  # not admitted, or no worker took it
-        reason = exc.message if isinstance(exc, ApiError) else str(exc)
-        await _fail_start(stream, reason)
-        raise ApiError(503, f"streaming could not start: {reason}") from None
-    if error:
-        raise ApiError(503, f"streaming could not start: {error}")
+    await webrtc.hand_to_worker(
+        acc,
+        f"stream {stream.id}",
+        "streaming.produce_requested",
+        {"stream_id": stream.id, "meeting_id": stream.meeting_id},
+        Stream.filter(id=stream.id, node=None, status__in=list(RUNNING)),
+        lambda reason: _fail_start(stream, reason),
+        float(get_platform().settings.get("streaming.claim_timeout", 10)),
+    )
     return await Stream.get(id=stream.id)
 
 
@@ -229,7 +215,7 @@ async def on_event(event: Any) -> None:
         webrtc.take_handed(f"stream {stream_id}", event.data, claim, start, fail)
     elif event.name in ("streaming.started", "streaming.failed"):
         failed = "the stream failed" if event.name == "streaming.failed" else None
-        webrtc.answer_handed(f"stream:{event.data['stream_id']}", event.data.get("error") or failed)
+        webrtc.answer_handed(f"stream {event.data['stream_id']}", event.data.get("error") or failed)
 
 
 async def sweep_forever() -> None:

@@ -93,33 +93,45 @@ def takes_handed_bots() -> bool:
 
 async def hand_to_worker(
     acc: Any,
+    what: str,
     request: str,
-    key: str,
     data: dict[str, Any],
-    give_up: Callable[[str], Awaitable[bool]],
+    unclaimed: Any,
+    fail: Callable[[str], Awaitable[None]],
     claim_within: float,
-) -> str | None:
+) -> None:
     """Ask the media workers (`webrtc.bots_on = "workers"`) to take media work in `acc`'s meeting.
 
     Admits the bot, publishes the event `request` with `data` and `signaling_url`, and waits
-    for a worker's `answer_handed(key, error)`: None when it started, else the error. When no
-    worker claims it within `claim_within` s, `give_up(reason)` must atomically mark the work
-    unclaimable (False: a worker claimed it just now) and this answers 503 with the reason.
+    for a worker's `answer_handed(what, error)`. `unclaimed` is the query of the work's row
+    while no worker has it (`node` None): when nobody claims it within `claim_within` s, its node
+    becomes "-" so nobody can. Any failure is `fail(reason)`ed and answered 503.
     """
-    await admit_bot(acc)
+    try:
+        await admit_bot(acc)
+        error = await _handed_outcome(what, request, data, unclaimed, claim_within)
+    except Exception as exc:
+        error = exc.message if isinstance(exc, ApiError) else str(exc)
+    if error:
+        await fail(error)
+        raise ApiError(503, f"{what.split()[0]} could not start: {error}")
+
+
+async def _handed_outcome(
+    what: str, request: str, data: dict[str, Any], unclaimed: Any, claim_within: float
+) -> str | None:
     outcome = asyncio.get_running_loop().create_future()
-    bots().handed[key] = outcome
+    bots().handed[what] = outcome
     try:
         await publish(request, **data, signaling_url=public_url("/ws/signaling", websocket=True))
         try:
             return await asyncio.wait_for(asyncio.shield(outcome), claim_within)
         except TimeoutError:
-            reason = (
-                f"no media worker took it within {claim_within:g} s "
-                '(webrtc.bots_on is "workers": run `platform worker` nodes)'
-            )
-            if await give_up(reason):
-                raise ApiError(503, reason) from None
+            if await unclaimed.update(node="-"):
+                return (
+                    f"no media worker took it within {claim_within:g} s "
+                    '(webrtc.bots_on is "workers": run `platform worker` nodes)'
+                )
         # Claimed: its bot is still joining. The worker's own join timeout and watchdog end
         # that, so answer with the work as it stands rather than wait without bound.
         try:
@@ -127,12 +139,12 @@ async def hand_to_worker(
         except TimeoutError:
             return None
     finally:
-        bots().handed.pop(key, None)
+        bots().handed.pop(what, None)
 
 
-def answer_handed(key: str, error: str | None = None) -> None:
-    """A worker started (error None) or failed the work handed over as `key`."""
-    outcome = bots().handed.get(key)
+def answer_handed(what: str, error: str | None = None) -> None:
+    """A worker started (error None) or failed the work handed over as `what`."""
+    outcome = bots().handed.get(what)
     if outcome is not None and not outcome.done():
         outcome.set_result(error)
 
