@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 CHROMIUM = os.environ.get("PLATFORM_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -60,3 +61,47 @@ def artifacts() -> Path:
     """test-artifacts/ at the top of the checkout (git-ignored): screenshots to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+class WebApp:
+    """Helpers of the browser tests: accounts, a logged-in app page, a playing video."""
+
+    # A video plays when it has a size and its clock advances between two polls.
+    PLAYING = """(selector) => {
+      const video = document.querySelector(selector);
+      if (!video || !video.videoWidth) return false;
+      const seen = video.dataset.seenTime;
+      video.dataset.seenTime = String(video.currentTime);
+      return seen !== undefined && video.currentTime > Number(seen);
+    }"""
+
+    @staticmethod
+    async def register(base: str, *names: str) -> None:
+        async with httpx.AsyncClient(base_url=base) as http:
+            for name in names:
+                account = {
+                    "username": name,
+                    "email": f"{name}@example.com",
+                    "password": "secret-pass",
+                }
+                response = await http.post("/api/v1/auth/register", json=account)
+                assert response.status_code == 201, response.text
+
+    @staticmethod
+    async def open_app(browser: Any, base: str, name: str) -> Any:
+        context = await browser.new_context(permissions=["camera", "microphone"], base_url=base)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: print(f"[{name}] page error: {exc}"))
+        page.on("console", lambda msg: print(f"[{name}] {msg.type}: {msg.text}"))
+        await page.goto("/")
+        await page.get_by_label("User name or email").fill(name)
+        await page.locator("#login-form").get_by_label("Password").fill("secret-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await page.locator("#lobby").wait_for()
+        return page
+
+
+@pytest.fixture
+def web() -> type[WebApp]:
+    """`web.register(url, *names)`, `await web.open_app(browser, url, name)`, `web.PLAYING`."""
+    return WebApp

@@ -6,47 +6,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-# A remote tile plays when its video has a size and its clock advances.
-PLAYING = """(selector) => {
-  const video = document.querySelector(selector);
-  if (!video || !video.videoWidth) return false;
-  const seen = video.dataset.seenTime;
-  video.dataset.seenTime = String(video.currentTime);
-  return seen !== undefined && video.currentTime > Number(seen);
-}"""
 REMOTE_VIDEO = "#tiles figure:not(#tile-local) video"
 
 
-async def register(base: str, *names: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
-        for name in names:
-            account = {"username": name, "email": f"{name}@example.com", "password": "secret-pass"}
-            response = await http.post("/api/v1/auth/register", json=account)
-            assert response.status_code == 201, response.text
-
-
-async def open_app(browser: Any, base: str, name: str) -> Any:
-    context = await browser.new_context(permissions=["camera", "microphone"], base_url=base)
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: print(f"[{name}] page error: {exc}"))
-    page.on("console", lambda msg: print(f"[{name}] {msg.type}: {msg.text}"))
-    await page.goto("/")
-    await page.get_by_label("User name or email").fill(name)
-    await page.locator("#login-form").get_by_label("Password").fill("secret-pass")
-    await page.get_by_role("button", name="Log in").click()
-    await page.locator("#lobby").wait_for()
-    return page
-
-
 async def test_two_people_see_hear_and_chat_then_one_leaves(
-    browser: Any, start_server: Any, web_env: dict, artifacts: Path
+    browser: Any, start_server: Any, web_env: dict, artifacts: Path, web: Any
 ) -> None:
     server = start_server(**web_env)
-    await register(server.url, "ann", "bob")
-    ann = await open_app(browser, server.url, "ann")
-    bob = await open_app(browser, server.url, "bob")
+    await web.register(server.url, "ann", "bob")
+    ann = await web.open_app(browser, server.url, "ann")
+    bob = await web.open_app(browser, server.url, "bob")
 
     await ann.get_by_label("Title").fill("Weekly sync")
     await ann.get_by_role("button", name="Create").click()
@@ -61,7 +30,7 @@ async def test_two_people_see_hear_and_chat_then_one_leaves(
 
     # Each sees the other's camera (Chromium's fake device) playing.
     for page in (ann, bob):
-        await page.wait_for_function(PLAYING, arg=REMOTE_VIDEO, polling=300, timeout=30_000)
+        await page.wait_for_function(web.PLAYING, arg=REMOTE_VIDEO, polling=300, timeout=30_000)
         size = await page.eval_on_selector(REMOTE_VIDEO, "v => [v.videoWidth, v.videoHeight]")
         assert size[0] > 0 and size[1] > 0
     assert await ann.locator("#participants li").all_inner_texts() == ["ann (host)", "bob"]
