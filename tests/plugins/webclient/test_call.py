@@ -48,7 +48,22 @@ async def test_two_people_see_hear_and_chat_then_one_leaves(
     assert await bob.locator("#mic").get_attribute("aria-pressed") == "true"
     await ann.locator("#tiles figure:not(#tile-local) .muted").wait_for()
     await ann.locator("#participants li", has_text="bob - muted").wait_for()
+    # Live captions, as the server's captions plugin sends them, show partial then final text.
+    for text, final in (("hello every", False), ("hello everyone", True)):
+        message = {
+            "type": "caption",
+            "data": {"user_id": 2, "session_id": "s", "text": text, "final": final},
+        }
+        message["data"] |= {"start": 0.0, "end": 1.2}
+        await ann.evaluate("(m) => meetingApp.call.signaling._receive(JSON.stringify(m))", message)
+    line = ann.locator('#captions p[data-user="2"]')
+    assert await line.inner_text() == "bob: hello everyone"
+    assert await line.locator("span").get_attribute("class") == "final"
+    assert await ann.locator("#captions").is_visible()
     await ann.screenshot(path=str(artifacts / "webclient-two-party-call.png"), full_page=True)
+
+    await ann.get_by_role("button", name="Captions").click()
+    assert await ann.locator("#captions").is_hidden()
 
     # Bob leaves: his tile and his entry go away on Ann's side.
     await bob.get_by_role("button", name="Leave").click()

@@ -3,7 +3,7 @@ import { ApiError, MeetingPlatform, MeshCall } from "/sdk/meeting-platform.js";
 
 const api = new MeetingPlatform({ storage: sessionStorage });
 const $ = (selector) => document.querySelector(selector);
-const call = { meeting: null, signaling: null, mesh: null, stream: null, people: new Map(), recording: null };
+const call = { meeting: null, signaling: null, mesh: null, stream: null, people: new Map(), recording: null, captions: true };
 window.meetingApp = { api, call }; // for tests and debugging
 
 function status(text) {
@@ -125,6 +125,8 @@ async function joinRoom(meetingId, password) {
     show("room");
     $("#tiles").replaceChildren();
     $("#chat").replaceChildren();
+    $("#captions").replaceChildren();
+    $("#captions").hidden = true;
     tile("local", `${api.user.username} (you)`, call.stream, true);
     call.signaling = api.signaling(meetingId);
     listen(call.signaling);
@@ -224,15 +226,29 @@ function chatLine(name, content) {
   list.scrollTop = list.scrollHeight;
 }
 
+// Live captions: one line per speaker, the partial text replaced until it is final.
 function caption({ user_id: userId, text, final }) {
+  if (!call.captions) return;
   const box = $("#captions");
-  const person = [...call.people.values()].find((p) => p.user_id === userId);
+  let line = box.querySelector(`[data-user="${CSS.escape(String(userId))}"]`);
+  if (!line) {
+    const person = [...call.people.values()].find((p) => p.user_id === userId);
+    const name = person ? person.username : `user ${userId}`;
+    line = element("p", { dataset: { user: userId } }, element("strong", { textContent: `${name}: ` }), element("span"));
+    box.append(line);
+    while (box.children.length > 3) box.firstElementChild.remove();
+  }
+  const span = line.querySelector("span");
+  span.textContent = text;
+  span.className = final ? "final" : "partial";
   box.hidden = false;
-  box.replaceChildren(
-    element("strong", { textContent: `${person ? person.username : `user ${userId}`}: ` }),
-    element("span", { className: final ? "final" : "partial", textContent: text }),
-  );
 }
+
+$("#captions-toggle").addEventListener("click", (event) => {
+  call.captions = !call.captions;
+  event.target.setAttribute("aria-pressed", String(call.captions));
+  $("#captions").hidden = !call.captions || !$("#captions").children.length;
+});
 
 function toggle(button, kind, onText, offText) {
   const track = call.stream && call.stream.getTracks().find((t) => t.kind === kind);
