@@ -296,3 +296,99 @@ async def test_signaling_reconnects_and_resumes_its_session_after_a_dropped_sock
         await watcher.close()
         watching.cancel()
         await proxy.stop()
+
+
+async def test_a_three_way_mesh_connects_although_every_pair_offers_at_once(
+    browser: Any, start_server: Any, web_env: dict
+) -> None:
+    server = start_server(**web_env)
+    names = ["gia", "gus", "gil"]
+    for name in names:
+        await account(server.url, name)
+    context = await browser.new_context(base_url=server.url, permissions=["camera", "microphone"])
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: print(f"page error: {exc}"))
+    await page.goto("/")
+    await page.evaluate(SETUP)
+    await page.evaluate(
+        """async (names) => {
+      const apis = names.map(() => new sdk.MeetingPlatform());
+      for (const [i, name] of names.entries()) await apis[i].login(name, "secret-pass");
+      const start = new Date(Date.now() + 60000);
+      const meeting = await apis[0].meetings.create({
+        title: "glare", max_participants: 5, start_time: start.toISOString(),
+        end_time: new Date(start.getTime() + 3600000).toISOString(),
+      });
+      window.offers = [];
+      window.clients = [];
+      for (const [i, api] of apis.entries()) {
+        const client = api.signaling(meeting.meeting_id);
+        const send = client.send.bind(client);
+        client.send = (type, data, to) => {
+          if (type === "offer") offers.push([client.sessionId, to]);
+          send(type, data, to);
+        };
+        await client.connect();
+        client.person = { session_id: client.sessionId, user_id: api.user.user_id,
+                          username: api.user.username };
+        clients.push(client);
+      }
+      const streams = [];
+      for (const _ of clients) {
+        streams.push(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
+      }
+      // Everyone calls everyone in the same tick: every pair's offers collide.
+      window.meshes = clients.map(
+        (client, i) => new sdk.MeshCall(client, { localStream: streams[i] }),
+      );
+      meshes.forEach((mesh, i) => {
+        for (const other of clients) if (other !== clients[i]) mesh.call(other.person);
+      });
+    }""",
+        names,
+    )
+    # Every connection is up and decodes the other side's video (checked every 300 ms in the
+    # page: wait_for_function cannot await getStats itself).
+    await page.evaluate(
+        """() => {
+      const check = async () => {
+        for (const mesh of meshes) {
+          if (mesh.peers.size !== 2) return false;
+          for (const peer of mesh.peers.values()) {
+            if (peer.pc.connectionState !== "connected") return false;
+            let frames = 0;
+            (await peer.pc.getStats()).forEach((r) => {
+              if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+            });
+            if (!frames) return false;
+          }
+        }
+        return true;
+      };
+      window.meshUp = false;
+      const timer = setInterval(async () => {
+        if (await check()) {
+          window.meshUp = true;
+          clearInterval(timer);
+        }
+      }, 300);
+    }"""
+    )
+    await page.wait_for_function("() => window.meshUp", timeout=45_000)
+    result = await page.evaluate(
+        """() => ({
+      sessions: clients.map((c) => c.sessionId),
+      peers: meshes.map((m) => [...m.peers.keys()].sort()),
+      offers,
+    })"""
+    )
+    sessions = result["sessions"]
+    for index, peers in enumerate(result["peers"]):
+        assert peers == sorted(s for s in sessions if s != sessions[index])
+    # Both sides of every pair offered first: the collisions were real and resolved.
+    offered = {tuple(pair) for pair in result["offers"]}
+    for a in sessions:
+        for b in sessions:
+            if a != b:
+                assert (a, b) in offered
+    await context.close()

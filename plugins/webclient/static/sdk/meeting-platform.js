@@ -490,6 +490,12 @@ export class MeshCall extends EventTarget {
     if (!this.receiveOnly(participant)) this._peer(participant.session_id);
   }
 
+  /** Connect to a participant ({session_id, user_id, username}) now (room-info and user-joined do). */
+  call(participant) {
+    this._joined(participant);
+    return this.peers.get(participant.session_id) || null;
+  }
+
   _peer(sessionId) {
     let peer = this.peers.get(sessionId);
     if (peer) return peer;
