@@ -46,6 +46,12 @@ def service_missing(name: str, reason: str) -> None:
     pytest.skip(f"{message}; set up {name} or PLATFORM_TEST_SERVICES=required to run this")
 
 
+@pytest.fixture
+def require_service() -> Callable[[str, str], None]:
+    """`require_service(name, reason)`: skip, or fail under PLATFORM_TEST_SERVICES=required."""
+    return service_missing
+
+
 def _port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True

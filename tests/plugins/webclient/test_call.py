@@ -1,0 +1,75 @@
+"""Two people in real Chromium tabs meet through the web app on a real server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+REMOTE_VIDEO = "#tiles figure:not(#tile-local) video"
+
+
+async def test_two_people_see_hear_and_chat_then_one_leaves(
+    browser: Any, start_server: Any, web_env: dict, artifacts: Path, web: Any
+) -> None:
+    server = start_server(**web_env)
+    await web.register(server.url, "ann", "bob")
+    ann = await web.open_app(browser, server.url, "ann")
+    bob = await web.open_app(browser, server.url, "bob")
+
+    await ann.get_by_label("Title").fill("Weekly sync")
+    await ann.get_by_role("button", name="Create").click()
+    entry = ann.locator("#meetings li", has_text="Weekly sync")
+    await entry.wait_for()
+    meeting_id = re.search(r"#(\d+)", await entry.inner_text()).group(1)
+    await entry.get_by_role("button", name="Join").click()
+    await ann.locator("#tile-local video").wait_for()
+
+    await bob.get_by_label("Meeting id").fill(meeting_id)
+    await bob.locator("#join-form").get_by_role("button", name="Join").click()
+
+    # Each sees the other's camera (Chromium's fake device) playing.
+    for page in (ann, bob):
+        await page.wait_for_function(web.PLAYING, arg=REMOTE_VIDEO, polling=300, timeout=30_000)
+        size = await page.eval_on_selector(REMOTE_VIDEO, "v => [v.videoWidth, v.videoHeight]")
+        assert size[0] > 0 and size[1] > 0
+    assert await ann.locator("#participants li").all_inner_texts() == ["ann (host)", "bob"]
+
+    # Chat crosses both ways.
+    await ann.locator("#chat-input").fill("hello bob")
+    await ann.locator("#chat-input").press("Enter")
+    await bob.locator("#chat li", has_text="ann: hello bob").wait_for()
+    await bob.locator("#chat-input").fill("hi ann")
+    await bob.get_by_role("button", name="Send").click()
+    await ann.locator("#chat li", has_text="bob: hi ann").wait_for()
+
+    # Bob mutes: Ann sees it on his tile and in the participant list.
+    await bob.get_by_role("button", name="Mute").click()
+    assert await bob.locator("#mic").get_attribute("aria-pressed") == "true"
+    await ann.locator("#tiles figure:not(#tile-local) .muted").wait_for()
+    await ann.locator("#participants li", has_text="bob - muted").wait_for()
+    # Live captions, as the server's captions plugin sends them, show partial then final text.
+    for text, final in (("hello every", False), ("hello everyone", True)):
+        message = {
+            "type": "caption",
+            "data": {"user_id": 2, "session_id": "s", "text": text, "final": final},
+        }
+        message["data"] |= {"start": 0.0, "end": 1.2}
+        await ann.evaluate("(m) => meetingApp.call.signaling._receive(JSON.stringify(m))", message)
+    line = ann.locator('#captions p[data-user="2"]')
+    assert await line.inner_text() == "bob: hello everyone"
+    assert await line.locator("span").get_attribute("class") == "final"
+    assert await ann.locator("#captions").is_visible()
+    await ann.screenshot(path=str(artifacts / "webclient-two-party-call.png"), full_page=True)
+
+    await ann.get_by_role("button", name="Captions").click()
+    assert await ann.locator("#captions").is_hidden()
+
+    # Bob leaves: his tile and his entry go away on Ann's side.
+    await bob.get_by_role("button", name="Leave").click()
+    await bob.locator("#lobby").wait_for()
+    await ann.locator(REMOTE_VIDEO).wait_for(state="detached")
+    await ann.locator("#participants li", has_text="bob").wait_for(state="detached")
+    assert await ann.locator("#participants li").all_inner_texts() == ["ann (host)"]
+    for page in (ann, bob):
+        await page.context.close()
