@@ -2,7 +2,8 @@
 
 `antispoof.model_path` names a model that takes log-mel features (input shape [N, 40], see
 `features.py`) and answers the probability that the voice is synthetic ([N, 1]). Without a
-configured model the engine is not offered (POST /api/v1/speech/synthesis-detection: 503).
+configured model the engine is not set up (POST /api/v1/speech/synthesis-detection: 503
+naming `antispoof.model_path`).
 Nothing is downloaded: the operator puts the model file there.
 """
 
@@ -45,3 +46,6 @@ def register_job_types(register: Any, settings: Any) -> None:
 def register_speech_engines(register: Any) -> None:
     if MODEL in get_platform().jobs.models:
         register("synthesis_detection", "antispoof", KIND, None)
+    else:
+        hint = "set antispoof.model_path to an ONNX synthetic-speech model"
+        register("synthesis_detection", "antispoof", None, None, unavailable=hint)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from kernel.api import Out, Schema
 
@@ -18,6 +18,12 @@ class SpeechIn(Schema):
     )
     sample_rate: int | None = Field(default=None, ge=8000, le=192000)
     language: str = Field(default="en", min_length=2, max_length=16)
+    grammar: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="recognition only: the phrases the speech may contain (engines that can)",
+    )
 
     @model_validator(mode="after")
     def one_input(self) -> SpeechIn:

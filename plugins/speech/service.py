@@ -28,34 +28,63 @@ MEDIA_PATH = re.compile(r"^/api/v1/media/download/(\d+)$")
 class Engine:
     task: str
     name: str
-    kind: str
+    kind: str | None
     languages: tuple[str, ...] | None
     options: dict[str, Any]
+    unavailable: str | None = None  # why it cannot run, naming what to set up
+    grammar: bool = False  # honours a request's `grammar` (recognition restricted to phrases)
+
+    def speaks(self, language: str) -> bool:
+        return self.languages is None or language.split("-")[0].lower() in self.languages
 
 
 def engines(task: str) -> list[Engine]:
     found: list[Engine] = []
 
     def register(
-        task_: str, name: str, kind: str, languages: Any = ("en",), options: Any = None
+        task_: str,
+        name: str,
+        kind: str | None,
+        languages: Any = ("en",),
+        options: Any = None,
+        unavailable: str | None = None,
+        grammar: bool = False,
     ) -> None:
         langs = tuple(languages) if languages is not None else None
-        found.append(Engine(task_, name, kind, langs, dict(options or {})))
+        found.append(
+            Engine(task_, name, kind, langs, dict(options or {}), unavailable, bool(grammar))
+        )
 
     get_platform().plugins.hook.register_speech_engines(register=register)
     return [engine for engine in found if engine.task == task]
 
 
-def pick(task: str, language: str) -> Engine:
-    available = engines(task)
+def pick(task: str, language: str, grammar: bool = False) -> Engine:
+    """The engine for a request: the configured one (`speech.<task>_engine`) or the first ready
+    engine that speaks the language; 503 naming the settings to set when none is set up."""
     preferred = get_platform().settings.get(f"speech.{task}_engine") or None
-    for engine in available:
-        if (preferred is None or engine.name == preferred) and (
-            engine.languages is None or language.split("-")[0] in engine.languages
-        ):
+    chosen = [e for e in engines(task) if preferred is None or e.name == preferred]
+    ready = [e for e in chosen if e.unavailable is None and e.speaks(language)]
+    for engine in ready:
+        if engine.grammar or not grammar:
             return engine
-    if not available:
-        raise ApiError(503, f"no {task} engine is enabled on this server", AI_UNAVAILABLE)
+    if ready:
+        names = ", ".join(e.name for e in ready)
+        raise ApiError(422, f"grammar: the {task} engines for {language!r} ({names}) ignore it")
+    # An engine that is not set up has no model whose language could be checked: it is the
+    # answer to "what should I configure", whatever the language.
+    not_set_up = [e for e in chosen if e.unavailable is not None]
+    if not_set_up:
+        hints = "; ".join(f"{e.name}: {e.unavailable}" for e in not_set_up)
+        raise ApiError(
+            503, f"no {task} engine is set up for {language!r} ({hints})", AI_UNAVAILABLE
+        )
+    if not chosen:
+        if preferred is not None:
+            message = f"speech.{task}_engine is {preferred!r}, which is not enabled on this server"
+        else:
+            message = f"no {task} engine is enabled on this server"
+        raise ApiError(503, message, AI_UNAVAILABLE)
     raise ApiError(422, f"language: {language!r} is not supported by the {task} engines")
 
 
@@ -93,7 +122,10 @@ def own_media_id(url: str) -> int:
 
 
 async def run(user: User, task: str, data: SpeechIn) -> dict[str, Any]:
-    engine = pick(task, data.language)
+    if data.grammar is not None and task != "recognition":
+        raise ApiError(422, "grammar: only recognition can be restricted to phrases")
+    engine = pick(task, data.language, grammar=data.grammar is not None)
+    assert engine.kind is not None  # engines that are not set up were refused above
     jobs = get_platform().jobs
     async with audio_input(user, data) as path:
         params = {
@@ -102,6 +134,8 @@ async def run(user: User, task: str, data: SpeechIn) -> dict[str, Any]:
             "language": data.language,
             "raw_rate": data.sample_rate if data.audio_format == "pcm_s16le" else None,
         }
+        if data.grammar is not None:
+            params["grammar"] = data.grammar
         job = await jobs.submit(engine.kind, user_id=user.id, params=params)
         timeout = float(get_platform().settings.get("speech.timeout", 120))
         try:

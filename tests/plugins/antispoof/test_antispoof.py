@@ -85,7 +85,9 @@ async def test_without_a_model_the_engine_is_not_offered(make_client: Any, peopl
         response = await client.post(
             "/api/v1/speech/synthesis-detection", headers=ann, json={"audio_data": tone_wav(300)}
         )
-        assert response.status_code == 503
+        body = await response.get_json()
+        assert (response.status_code, body["code"]) == (503, 4001)
+        assert "antispoof.model_path" in body["message"]
 
 
 async def test_a_missing_model_file_is_a_clear_failure(

@@ -99,3 +99,16 @@ async def test_without_an_engine_the_task_is_503(make_client: Any, people_of: An
         response = await c.post("/api/v1/speech/emotion", headers=ann, json={"audio_data": "aGk="})
         body = await response.get_json()
         assert (response.status_code, body["code"]) == (503, 4001)
+
+
+async def test_a_configured_engine_that_is_not_enabled_is_named(
+    make_client: Any, people_of: Any
+) -> None:
+    async with make_client(
+        plugins={"enabled": PLUGINS}, speech={"recognition_engine": "whisper"}
+    ) as client:
+        _, ann = await people_of(client).add("ann")
+        response = await recognise(client, ann, audio_data="aGk=")
+        body = await response.get_json()
+        assert (response.status_code, body["code"]) == (503, 4001)
+        assert "speech.recognition_engine" in body["message"] and "whisper" in body["message"]
