@@ -69,7 +69,13 @@ async function lobby() {
   show("lobby");
   const list = $("#meetings");
   try {
-    const { meetings } = await api.meetings.mine({ page_size: 50 });
+    let meetings;
+    try {
+      ({ meetings } = await api.meetings.mine({ page_size: 50 }));
+    } catch (err) {
+      if (err.status !== 404) throw err; // no my-meetings plugin: every meeting the user may see
+      ({ meetings } = await api.meetings.list({ page_size: 50 }));
+    }
     list.replaceChildren(
       ...meetings.map((m) =>
         element(
@@ -212,8 +218,9 @@ function updateTile(id) {
   const person = call.people.get(id);
   if (!figure || !person) return;
   const caption = figure.querySelector("figcaption");
-  caption.querySelector(".muted")?.remove();
+  for (const badge of caption.querySelectorAll(".muted")) badge.remove();
   if (person.audio_enabled === false) caption.append(element("span", { className: "muted", textContent: "muted" }));
+  if (person.video_enabled === false) caption.append(element("span", { className: "muted", textContent: "camera off" }));
 }
 
 function removeTile(id) {
