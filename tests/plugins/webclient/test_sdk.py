@@ -199,6 +199,13 @@ async def test_errors_carry_code_message_and_request_id(
         taken: await caught(() => api.register(again)),
         password: await caught(() => stranger.login("eve", "wrong-pass")),
         network: await caught(() => offline.login("a", "b")),
+        loggedOut: await (async () => {
+          const refreshToken = api.refreshToken;
+          await api.logout();
+          const after = await caught(() => api.users.profile());
+          stranger.refreshToken = refreshToken; // the dead login's refresh token
+          return { loggedIn: api.loggedIn, after, refresh: await caught(() => stranger.refresh()) };
+        })(),
       };
     }"""
     )
@@ -213,6 +220,10 @@ async def test_errors_carry_code_message_and_request_id(
     assert (errors["password"]["status"], errors["password"]["code"]) == (401, 1004)
     assert errors["network"]["isApiError"] and errors["network"]["status"] == 0
     assert errors["network"]["requestId"] is None
+    logged_out = errors["loggedOut"]
+    assert logged_out["loggedIn"] is False
+    assert logged_out["after"]["status"] == 401
+    assert logged_out["refresh"]["status"] == 401  # the server ended the login too
     await page.context.close()
 
 

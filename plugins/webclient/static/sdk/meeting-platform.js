@@ -134,15 +134,19 @@ export class MeetingPlatform {
     return data.user;
   }
 
+  /** End this login on the server (its refresh tokens and access token), then locally. */
   async logout() {
-    const refreshToken = this.refreshToken;
-    this._clear();
-    if (refreshToken) {
-      try {
-        await this.request("POST", "/api/v1/auth/logout", { body: { refresh_token: refreshToken }, auth: false });
-      } catch {
-        // The local session is gone either way.
+    try {
+      if (this.token) {
+        await this.request("POST", "/api/v1/auth/logout", {
+          body: this.refreshToken ? { refresh_token: this.refreshToken } : {},
+          retry: false,
+        });
       }
+    } catch {
+      // Already expired or revoked: the local session goes either way.
+    } finally {
+      this._clear();
     }
   }
 
