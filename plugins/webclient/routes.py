@@ -13,7 +13,7 @@ bp = Blueprint("webclient", __name__)
 def _respond(area: str, name: str) -> Response:
     asset = service.find(area, name)
     if asset is None:
-        raise ApiError(404, f"no file {name!r} in /{area}/" if area != "index" else "no page")
+        raise ApiError(404, f"no file {name[:100]!r} in /{area}/")
     if request.if_none_match and asset.etag in request.if_none_match:
         response = Response(b"", status=304)
     else:

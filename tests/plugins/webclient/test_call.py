@@ -46,8 +46,11 @@ async def test_two_people_see_hear_and_chat_then_one_leaves(
     # Bob mutes: Ann sees it on his tile and in the participant list.
     await bob.get_by_role("button", name="Mute").click()
     assert await bob.locator("#mic").get_attribute("aria-pressed") == "true"
-    await ann.locator("#tiles figure:not(#tile-local) .muted").wait_for()
+    await ann.locator("#tiles figure:not(#tile-local) .muted", has_text="muted").wait_for()
     await ann.locator("#participants li", has_text="bob - muted").wait_for()
+    await bob.get_by_role("button", name="Camera off").click()
+    await ann.locator("#participants li", has_text="bob - muted, camera off").wait_for()
+    await ann.locator("#tiles figure:not(#tile-local) .muted", has_text="camera off").wait_for()
     # Live captions, as the server's captions plugin sends them, show partial then final text.
     for text, final in (("hello every", False), ("hello everyone", True)):
         message = {

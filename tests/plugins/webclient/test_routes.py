@@ -44,6 +44,9 @@ async def test_unknown_files_answer_the_404_envelope(make_client: Any) -> None:
             "/app/%2e%2e%2fservice.py",
             "/sdk/.hidden.js",
             "/app/README",
+            "/app/a%00.js",
+            "/sdk/" + "x" * 300 + ".js",
+            "/app/%C3%A9.js",
         ):
             response = await client.get(path)
             assert response.status_code == 404, path

@@ -33,6 +33,7 @@ class DroppingProxy:
         self.target = port
         self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self.connections = 0
+        self.refusing = False
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -40,6 +41,9 @@ class DroppingProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self.refusing:  # the network is still down
+            writer.transport.abort()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         self.links.append((writer, up_writer))
 
@@ -72,6 +76,22 @@ async def account(base: str, name: str) -> str:
             "/api/v1/auth/login", json={"username": name, "password": body["password"]}
         )
         return login.json()["data"]["token"]
+
+
+async def meeting_of(base: str, token: str, title: str) -> int:
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    async with httpx.AsyncClient(base_url=base) as http:
+        created = await http.post(
+            "/api/v1/meetings",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "title": title,
+                "start_time": start.isoformat(),
+                "end_time": (start + timedelta(hours=1)).isoformat(),
+                "max_participants": 5,
+            },
+        )
+    return created.json()["data"]["meeting_id"]
 
 
 async def sdk_page(browser: Any, base: str) -> Any:
@@ -179,6 +199,13 @@ async def test_errors_carry_code_message_and_request_id(
         taken: await caught(() => api.register(again)),
         password: await caught(() => stranger.login("eve", "wrong-pass")),
         network: await caught(() => offline.login("a", "b")),
+        loggedOut: await (async () => {
+          const refreshToken = api.refreshToken;
+          await api.logout();
+          const after = await caught(() => api.users.profile());
+          stranger.refreshToken = refreshToken; // the dead login's refresh token
+          return { loggedIn: api.loggedIn, after, refresh: await caught(() => stranger.refresh()) };
+        })(),
       };
     }"""
     )
@@ -193,6 +220,10 @@ async def test_errors_carry_code_message_and_request_id(
     assert (errors["password"]["status"], errors["password"]["code"]) == (401, 1004)
     assert errors["network"]["isApiError"] and errors["network"]["status"] == 0
     assert errors["network"]["requestId"] is None
+    logged_out = errors["loggedOut"]
+    assert logged_out["loggedIn"] is False
+    assert logged_out["after"]["status"] == 401
+    assert logged_out["refresh"]["status"] == 401  # the server ended the login too
     await page.context.close()
 
 
@@ -203,23 +234,9 @@ async def test_signaling_reconnects_and_resumes_its_session_after_a_dropped_sock
     await account(server.url, "rey")
     watcher_token = await account(server.url, "wes")
     async with httpx.AsyncClient(base_url=server.url) as http:
-        token = (
-            await http.post(
-                "/api/v1/auth/login", json={"username": "rey", "password": "secret-pass"}
-            )
-        ).json()["data"]["token"]
-        start = datetime.now(UTC) + timedelta(minutes=1)
-        created = await http.post(
-            "/api/v1/meetings",
-            headers={"Authorization": f"Bearer {token}"},
-            json={
-                "title": "resume",
-                "start_time": start.isoformat(),
-                "end_time": (start + timedelta(hours=1)).isoformat(),
-                "max_participants": 5,
-            },
-        )
-        meeting_id = created.json()["data"]["meeting_id"]
+        login = {"username": "rey", "password": "secret-pass"}
+        token = (await http.post("/api/v1/auth/login", json=login)).json()["data"]["token"]
+    meeting_id = await meeting_of(server.url, token, "resume")
     proxy = DroppingProxy(server.port)
     proxy_port = await proxy.start()
     ws_base = server.url.replace("http://", "ws://")
@@ -392,3 +409,54 @@ async def test_a_three_way_mesh_connects_although_every_pair_offers_at_once(
             if a != b:
                 assert (a, b) in offered
     await context.close()
+
+
+async def test_signaling_back_after_the_grace_gets_a_new_session_and_says_so(
+    browser: Any, start_server: Any, web_env: dict
+) -> None:
+    server = start_server(PLATFORM_SIGNALING__RECONNECT_GRACE="1", **web_env)
+    token = await account(server.url, "liz")
+    meeting_id = await meeting_of(server.url, token, "grace")
+    proxy = DroppingProxy(server.port)
+    proxy_port = await proxy.start()
+    page = await sdk_page(browser, server.url)
+    try:
+        first = await page.evaluate(
+            """async ([meetingId, url]) => {
+          await api.login("liz", "secret-pass");
+          window.client = api.signaling(meetingId, { url, maxDelay: 500 });
+          window.events = [];
+          for (const type of ["reconnecting", "reconnected", "closed", "room-info"]) {
+            client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
+          }
+          return (await client.connect()).session_id;
+        }""",
+            [meeting_id, f"ws://127.0.0.1:{proxy_port}/ws/signaling"],
+        )
+        proxy.refusing = True
+        proxy.drop()
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            # The server gives the session up after its grace (1 s) ...
+            for _ in range(200):
+                sessions = await http.get(
+                    f"/api/v1/sessions/{first}", headers={"Authorization": f"Bearer {token}"}
+                )
+                if sessions.json()["data"]["status"] == "disconnected":
+                    break
+                await asyncio.sleep(0.05)
+            assert sessions.json()["data"]["status"] == "disconnected"
+        proxy.refusing = False  # ... and then the network comes back.
+        await page.wait_for_function(
+            "() => events.filter((e) => e.type === 'room-info').length === 2", timeout=20_000
+        )
+        state = await page.evaluate(
+            """() => ({ sessionId: client.sessionId, resumed: client.roomInfo.resumed,
+                       types: events.map((e) => e.type) })"""
+        )
+        assert state["sessionId"] != first
+        assert state["resumed"] is False
+        assert "reconnected" not in state["types"] and "closed" not in state["types"]
+        assert state["types"].count("reconnecting") >= 2  # refused attempts were retried
+    finally:
+        await page.context.close()
+        await proxy.stop()

@@ -69,7 +69,13 @@ async function lobby() {
   show("lobby");
   const list = $("#meetings");
   try {
-    const { meetings } = await api.meetings.mine({ page_size: 50 });
+    let meetings;
+    try {
+      ({ meetings } = await api.meetings.mine({ page_size: 50 }));
+    } catch (err) {
+      if (err.status !== 404) throw err; // no my-meetings plugin: every meeting the user may see
+      ({ meetings } = await api.meetings.list({ page_size: 50 }));
+    }
     list.replaceChildren(
       ...meetings.map((m) =>
         element(
@@ -115,13 +121,27 @@ $("#join-form").addEventListener("submit", (event) => {
 
 // -- the room -----------------------------------------------------------------------------------
 
+// Camera and microphone if there are both, else what there is; with neither, watch and chat.
+async function localMedia() {
+  for (const constraints of [{ audio: true, video: true }, { audio: true }, { video: true }]) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(constraints);
+    } catch {
+      // try the next, smaller set
+    }
+  }
+  status("No camera or microphone available: you can watch and chat.");
+  return new MediaStream();
+}
+
 async function joinRoom(meetingId, password) {
+  await leaveRoom();
   try {
     const joined = await api.meetings.join(meetingId, password);
     const meeting = await api.meetings.get(meetingId);
     call.meeting = meeting;
     $("#room-title").textContent = meeting.title;
-    call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    call.stream = await localMedia();
     show("room");
     $("#tiles").replaceChildren();
     $("#chat").replaceChildren();
@@ -140,8 +160,8 @@ async function joinRoom(meetingId, password) {
     call.mesh.addEventListener("peer-left", ({ detail }) => removeTile(detail.sessionId));
     roomInfo(info);
     const { messages } = await api.meetings.messages(meetingId, { page_size: 50 });
-    for (const m of messages) chatLine(m.username, m.content);
-    status("");
+    for (const m of messages) chatLine(m.username, m.content, m.message_id);
+    if (call.stream.getTracks().length) status("");
   } catch (err) {
     failed(err);
   }
@@ -164,7 +184,7 @@ function listen(signaling) {
     renderPeople();
     updateTile(m.data.session_id);
   });
-  signaling.on("chat", (m) => chatLine(m.data.username, m.data.content));
+  signaling.on("chat", (m) => chatLine(m.data.username, m.data.content, m.data.message_id));
   signaling.on("caption", (m) => caption(m.data));
   signaling.on("error", (m) => status(`${m.data.message} (${m.data.code})`));
   signaling.on("reconnecting", () => status("Connection lost, reconnecting..."));
@@ -212,17 +232,20 @@ function updateTile(id) {
   const person = call.people.get(id);
   if (!figure || !person) return;
   const caption = figure.querySelector("figcaption");
-  caption.querySelector(".muted")?.remove();
+  for (const badge of caption.querySelectorAll(".muted")) badge.remove();
   if (person.audio_enabled === false) caption.append(element("span", { className: "muted", textContent: "muted" }));
+  if (person.video_enabled === false) caption.append(element("span", { className: "muted", textContent: "camera off" }));
 }
 
 function removeTile(id) {
   document.getElementById(`tile-${id}`)?.remove();
 }
 
-function chatLine(name, content) {
+function chatLine(name, content, messageId) {
   const list = $("#chat");
-  list.append(element("li", {}, element("strong", { textContent: `${name}: ` }), content));
+  // History and live delivery can overlap right after joining: show each message once.
+  if (messageId !== undefined && list.querySelector(`[data-message="${CSS.escape(String(messageId))}"]`)) return;
+  list.append(element("li", { dataset: { message: messageId ?? "" } }, element("strong", { textContent: `${name}: ` }), content));
   list.scrollTop = list.scrollHeight;
 }
 

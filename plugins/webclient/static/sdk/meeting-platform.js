@@ -134,15 +134,19 @@ export class MeetingPlatform {
     return data.user;
   }
 
+  /** End this login on the server (its refresh tokens and access token), then locally. */
   async logout() {
-    const refreshToken = this.refreshToken;
-    this._clear();
-    if (refreshToken) {
-      try {
-        await this.request("POST", "/api/v1/auth/logout", { body: { refresh_token: refreshToken }, auth: false });
-      } catch {
-        // The local session is gone either way.
+    try {
+      if (this.token) {
+        await this.request("POST", "/api/v1/auth/logout", {
+          body: this.refreshToken ? { refresh_token: this.refreshToken } : {},
+          retry: false,
+        });
       }
+    } catch {
+      // Already expired or revoked: the local session goes either way.
+    } finally {
+      this._clear();
     }
   }
 
@@ -341,8 +345,7 @@ export class SignalingClient extends EventTarget {
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      const final = this.closed || FINAL_CLOSES.has(event.code) || (!opened && this.attempts >= this.maxAttempts);
-      if (final || (!opened && !this.sessionId)) {
+      if (this.closed || FINAL_CLOSES.has(event.code) || (!opened && !this.sessionId)) {
         // Never connected at all (refused: no such meeting, no right): nothing to resume.
         this.closed = true;
         this._emit("closed", { code: event.code, reason: event.reason });
@@ -353,6 +356,12 @@ export class SignalingClient extends EventTarget {
   }
 
   _reconnect() {
+    if (this.closed) return;
+    if (this.attempts >= this.maxAttempts) {
+      this.closed = true;
+      this._emit("closed", { code: 1006, reason: "could not reconnect" });
+      return;
+    }
     this.attempts += 1;
     const delay = Math.min(this.maxDelay, this.minDelay * 2 ** (this.attempts - 1));
     this._emit("reconnecting", { attempt: this.attempts, delay });
@@ -459,6 +468,7 @@ export class MeshCall extends EventTarget {
     this.receiveOnly = receiveOnly;
     this.peers = new Map();
     this.users = new Map(); // session id -> {user_id, username}
+    this._session = null; // our session id when the peers were made
     this._off = [
       signaling.on("room-info", (m) => this._roomInfo(m.data)),
       signaling.on("user-joined", (m) => this._joined(m.data)),
@@ -476,6 +486,11 @@ export class MeshCall extends EventTarget {
 
   _roomInfo(info) {
     if (this.iceServers === null) this.iceServers = info.ice_servers || [];
+    if (this._session && this._session !== info.session_id) {
+      // Back after the reconnect grace: the others see a new session, so start afresh.
+      for (const sessionId of [...this.peers.keys()]) this.drop(sessionId);
+    }
+    this._session = info.session_id;
     const present = new Set();
     for (const p of info.participants || []) {
       present.add(p.session_id);
@@ -531,7 +546,10 @@ export class MeshCall extends EventTarget {
         peer.makingOffer = false;
       }
     };
-    pc.onconnectionstatechange = () => this._emit("state", { sessionId, state: pc.connectionState });
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") pc.restartIce(); // renegotiates with new ICE credentials
+      this._emit("state", { sessionId, state: pc.connectionState });
+    };
     if (this.localStream) for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
     return peer;
   }
