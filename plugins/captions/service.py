@@ -1,0 +1,310 @@
+"""Live captions of meetings and their stored transcript.
+
+When a meeting with `settings.enable_captions` has someone online, this node brings the
+meeting's media bot in (plugin `webrtc`) and captions every remote audio track (`live.py`):
+partial and final `caption` messages go to the room over signaling, finals are stored as
+transcript segments. The bot leaves when the meeting ends, captions are switched off, or the
+last participant leaves. Recognizers are plugins (hook `register_streaming_recognizers` of
+the speech plugin); `captions.engine` picks one, `captions.language` the language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import current_app, has_app_context
+
+from kernel.api import ApiError, Role, User, get_platform, iso, public_url
+from plugins.captions.live import TrackCaptioner
+from plugins.captions.models import TranscriptSegment
+from plugins.meetings import service as meetings
+from plugins.meetings.models import DEFAULT_SETTINGS, Meeting, Participant, ParticipantStatus
+from plugins.signaling.service import send_to_room
+from plugins.webrtc import service as webrtc
+
+log = logging.getLogger("platform.captions")
+
+
+# -- recognizers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    name: str
+    open_stream: Any
+    languages: tuple[str, ...] | None
+
+
+def language() -> str:
+    return str(get_platform().settings.get("captions.language") or "en")
+
+
+def recognizers() -> list[Recognizer]:
+    found: list[Recognizer] = []
+
+    def register(name: str, open_stream: Any, languages: Any = ("en",)) -> None:
+        langs = tuple(languages) if languages is not None else None
+        found.append(Recognizer(name, open_stream, langs))
+
+    platform = get_platform()
+    platform.plugins.hook.register_streaming_recognizers(
+        register=register, settings=platform.settings
+    )
+    return found
+
+
+def pick(lang: str | None = None) -> Recognizer | None:
+    """The configured recognizer (`captions.engine`, else the first) that speaks `lang`."""
+    lang = (lang or language()).split("-")[0]
+    preferred = get_platform().settings.get("captions.engine") or None
+    for recognizer in recognizers():
+        if (preferred is None or recognizer.name == preferred) and (
+            recognizer.languages is None or lang in recognizer.languages
+        ):
+            return recognizer
+    return None
+
+
+def check_settings(given: dict[str, Any]) -> None:
+    """Captions cannot be switched on without a recognizer for the configured language."""
+    if given.get("enable_captions") and pick() is None:
+        raise ApiError(
+            422,
+            f"settings.enable_captions: no streaming speech recognizer for {language()!r} "
+            "is enabled on this server",
+        )
+
+
+# -- live captions ---------------------------------------------------------------------------
+
+
+@dataclass
+class RoomCaptions:
+    meeting_id: int
+    recognizer: Recognizer
+    started: datetime
+    bot: Any = None
+    tracks: dict[int, tuple[TrackCaptioner, asyncio.Task]] = field(default_factory=dict)
+
+    def consumer(self, peer: Any, track: Any) -> None:
+        if track.kind != "audio":
+            return
+
+        async def emit(caption: dict[str, Any]) -> None:
+            await deliver(self.meeting_id, peer.user_id, peer.session_id, caption)
+
+        offset = (datetime.now(UTC) - self.started).total_seconds()
+        captioner = TrackCaptioner(
+            self.recognizer.open_stream, language(), emit, offset=max(offset, 0.0)
+        )
+        task = asyncio.create_task(
+            captioner.run(track), name=f"captions-{self.meeting_id}-{peer.session_id}"
+        )
+        key = id(track)
+        self.tracks[key] = (captioner, task)
+        task.add_done_callback(lambda _: self.tracks.pop(key, None))
+
+
+class Captions:
+    """This node's captioned rooms."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[int, RoomCaptions] = {}
+        self.lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coroutine: Any) -> None:
+        """Run in the background: event handlers must not wait for a bot to join (the bot's
+        own join publishes events too)."""
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for meeting_id in list(self.rooms):
+            await self.leave(meeting_id)
+
+    async def ensure(self, meeting_id: int) -> None:
+        """Caption the meeting if it wants captions and someone is in it."""
+        async with self.lock:
+            if meeting_id in self.rooms:
+                return
+            meeting = await Meeting.get_or_none(id=meeting_id)
+            if meeting is None or not await wanted(meeting):
+                return
+            recognizer = pick()
+            if recognizer is None:
+                log.warning("meeting %s wants captions: no streaming recognizer", meeting_id)
+                return
+            room = RoomCaptions(meeting_id, recognizer, meeting.started_at or datetime.now(UTC))
+            acc = await meetings.access(meeting_id, await host_of(meeting))
+            try:
+                room.bot = await webrtc.bots().acquire(
+                    acc, public_url("/ws/signaling", websocket=True)
+                )
+            except Exception as exc:
+                log.warning("captions of meeting %s: no media bot: %s", meeting_id, exc)
+                return
+            self.rooms[meeting_id] = room
+            room.bot.subscribe(room.consumer)
+            log.info("captions of meeting %s started (%s)", meeting_id, recognizer.name)
+
+    async def leave(self, meeting_id: int) -> None:
+        async with self.lock:
+            room = self.rooms.pop(meeting_id, None)
+            if room is None:
+                return
+            room.bot.unsubscribe(room.consumer)
+            for _, task in list(room.tracks.values()):
+                task.cancel()
+            for _, task in list(room.tracks.values()):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await webrtc.bots().release(meeting_id)
+            log.info("captions of meeting %s stopped", meeting_id)
+
+    async def review(self, meeting_id: int) -> None:
+        """Start or stop after a change of settings or participants."""
+        meeting = await Meeting.get_or_none(id=meeting_id)
+        if meeting is not None and await wanted(meeting):
+            await self.ensure(meeting_id)
+        else:
+            await self.leave(meeting_id)
+
+
+async def wanted(meeting: Meeting) -> bool:
+    """Captions on, the meeting not over, and someone besides the bot online."""
+    if not (DEFAULT_SETTINGS | (meeting.settings or {})).get("enable_captions"):
+        return False
+    if meeting.status in meetings.CLOSED:
+        return False
+    return (
+        await Participant.filter(meeting_id=meeting.id, status=ParticipantStatus.ONLINE)
+        .exclude(user__username=webrtc.BOT_USERNAME)
+        .exists()
+    )
+
+
+async def host_of(meeting: Meeting) -> User:
+    """Someone whose access admits the bot: the host, else the creator, else an admin."""
+    host = await Participant.filter(meeting_id=meeting.id, role="host").first()
+    user = await User.get_or_none(id=host.user_id if host else meeting.creator_id)
+    if user is None:
+        user = await User.filter(role=Role.ADMIN).first()
+    if user is None:
+        raise RuntimeError(f"meeting {meeting.id} has no host to admit the media bot")
+    return user
+
+
+async def deliver(
+    meeting_id: int, user_id: int | None, session_id: str, caption: dict[str, Any]
+) -> None:
+    """Send a caption to the room; store it when it is final."""
+    data = {"user_id": user_id, "session_id": session_id, **caption}
+    if caption["final"]:
+        segment = await TranscriptSegment.create(
+            meeting_id=meeting_id,
+            user_id=user_id,
+            session_id=session_id,
+            text=caption["text"],
+            start=caption["start"],
+            end=caption["end"],
+            language=language(),
+            engine=get_platform().settings.get("captions.engine") or "",
+        )
+        data["segment_id"] = segment.id
+    await send_to_room(meeting_id, "caption", data)
+
+
+def captions() -> Captions:
+    return current_app.extensions["captions"]
+
+
+def running() -> bool:
+    return has_app_context() and "captions" in current_app.extensions
+
+
+async def on_event(event: Any) -> None:
+    name, data = event.name, event.data
+    if event.node != get_platform().node or "meeting_id" not in data:
+        return  # the node where it happened acts (its bot joins that meeting)
+    meeting_id = int(data["meeting_id"])
+    if name in ("meeting.ended", "meeting.deleted"):
+        captions().spawn(captions().leave(meeting_id))
+    elif name in ("participant.joined", "participant.left", "participant.removed") or (
+        name == "meeting.updated" and "settings" in (data.get("fields") or [])
+    ):
+        captions().spawn(captions().review(meeting_id))
+
+
+# -- the transcript -------------------------------------------------------------------------
+
+
+async def readable(meeting_id: int, user: User) -> Meeting:
+    """Participants of the meeting and admins only."""
+    acc = await meetings.access(meeting_id, user)
+    acc.require(
+        acc.admin or acc.participant is not None,
+        "only participants of the meeting can read its transcript",
+    )
+    return acc.meeting
+
+
+def transcript_query(meeting_id: int) -> Any:
+    return TranscriptSegment.filter(meeting_id=meeting_id).order_by("start", "id")
+
+
+async def shapes(rows: list[TranscriptSegment]) -> list[dict[str, Any]]:
+    ids = {r.user_id for r in rows if r.user_id is not None}
+    names = {u.id: u.username for u in await User.filter(id__in=list(ids))} if ids else {}
+    return [
+        {
+            "segment_id": r.id,
+            "meeting_id": r.meeting_id,
+            "user_id": r.user_id,
+            "username": names.get(r.user_id) if r.user_id is not None else None,
+            "session_id": r.session_id,
+            "text": r.text,
+            "start": r.start,
+            "end": r.end,
+            "language": r.language,
+            "created_at": iso(r.created_at),
+        }
+        for r in rows
+    ]
+
+
+def timestamp(seconds: float) -> str:
+    millis = round(max(seconds, 0.0) * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webvtt(segments: list[dict[str, Any]]) -> str:
+    """WebVTT cues, one per segment, the speaker as a voice span (`<v name>`)."""
+    lines = ["WEBVTT", ""]
+    for number, segment in enumerate(segments, 1):
+        start, end = float(segment["start"]), float(segment["end"])
+        end = max(end, start + 0.001)  # a cue must end after it starts
+        speaker = segment.get("username") or (
+            f"user {segment['user_id']}" if segment.get("user_id") is not None else None
+        )
+        # Cue text must not contain a blank line or "-->"; speech text never should, but be sure.
+        text = " ".join(_escape(segment["text"]).replace("-->", "→").split())
+        if speaker:
+            text = f"<v {_escape(speaker)}>{text}"
+        lines += [str(number), f"{timestamp(start)} --> {timestamp(end)}", text, ""]
+    return "\n".join(lines)
