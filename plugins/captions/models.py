@@ -7,15 +7,15 @@ from tortoise.models import Model
 
 
 class TranscriptSegment(Model):
-    """What one participant said in one utterance; `start`/`end` are seconds into the meeting."""
+    """What one participant said in one utterance (times: seconds into the meeting)."""
 
     id = fields.IntField(primary_key=True)
     meeting_id = fields.IntField(db_index=True)
     user_id = fields.IntField(null=True)
     session_id = fields.CharField(max_length=64)
     text = fields.TextField()
-    start = fields.FloatField()
-    end = fields.FloatField()
+    start_seconds = fields.FloatField()
+    end_seconds = fields.FloatField()
     language = fields.CharField(max_length=16, default="en")
     engine = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -23,8 +23,8 @@ VTT = "text/vtt"
 def wants_vtt(query: s.TranscriptQuery) -> bool:
     if query.format is not None:
         return query.format == "vtt"
-    accept = request.accept_mimetypes
-    return accept.best_match([VTT, "application/json"]) == VTT and accept.quality(VTT) > 0
+    # JSON unless the client asks for WebVTT over it (`*/*` and no Accept mean JSON).
+    return request.accept_mimetypes.best_match(["application/json", VTT]) == VTT
 
 
 @bp.get("/<int:meeting_id>/transcript")

@@ -214,8 +214,8 @@ async def deliver(
             user_id=user_id,
             session_id=session_id,
             text=caption["text"],
-            start=caption["start"],
-            end=caption["end"],
+            start_seconds=caption["start"],
+            end_seconds=caption["end"],
             language=language(),
             engine=get_platform().settings.get("captions.engine") or "",
         )
@@ -258,7 +258,7 @@ async def readable(meeting_id: int, user: User) -> Meeting:
 
 
 def transcript_query(meeting_id: int) -> Any:
-    return TranscriptSegment.filter(meeting_id=meeting_id).order_by("start", "id")
+    return TranscriptSegment.filter(meeting_id=meeting_id).order_by("start_seconds", "id")
 
 
 async def shapes(rows: list[TranscriptSegment]) -> list[dict[str, Any]]:
@@ -272,8 +272,8 @@ async def shapes(rows: list[TranscriptSegment]) -> list[dict[str, Any]]:
             "username": names.get(r.user_id) if r.user_id is not None else None,
             "session_id": r.session_id,
             "text": r.text,
-            "start": r.start,
-            "end": r.end,
+            "start": r.start_seconds,
+            "end": r.end_seconds,
             "language": r.language,
             "created_at": iso(r.created_at),
         }
