@@ -17,6 +17,7 @@ from plugins.speech.audio import pcm16
 HELLO = Path(__file__).parents[2] / "data" / "hello_world.wav"
 TRACK_RATE = 48000
 FRAME = 960  # 20 ms
+ROOM_NOISE = 30  # standard deviation in 16-bit samples
 
 
 def hello_samples(rate: int = TRACK_RATE) -> np.ndarray:
@@ -25,7 +26,9 @@ def hello_samples(rate: int = TRACK_RATE) -> np.ndarray:
 
 class SpeechTrack(MediaStreamTrack):
     """`silence` seconds, the words, `silence` seconds, ... `repeat` times; then silence forever
-    (or the end of the track with `end=True`). `realtime` paces frames like a microphone."""
+    (or the end of the track with `end=True`). `realtime` paces frames like a microphone. A
+    quiet room's noise (about -60 dBFS) lies under it all: microphones never give digital
+    silence, and PocketSphinx mishears words after stretches of exact zeros."""
 
     kind = "audio"
 
@@ -40,7 +43,8 @@ class SpeechTrack(MediaStreamTrack):
         for _ in range(repeat):
             parts += [words, gap]
             self.utterance_ends.append((sum(map(len, parts)) - len(gap)) / TRACK_RATE)
-        self.samples = np.concatenate(parts)
+        noise = np.random.default_rng(7).normal(0, ROOM_NOISE, sum(map(len, parts)))
+        self.samples = np.clip(np.concatenate(parts) + noise, -32768, 32767).astype(np.int16)
         self.realtime, self.end = realtime, end
         self.position = 0
         self.started: float | None = None
@@ -58,7 +62,7 @@ class SpeechTrack(MediaStreamTrack):
             await asyncio.sleep(0)
         chunk = self.samples[self.position : self.position + FRAME]
         if len(chunk) < FRAME:
-            chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), dtype=np.int16)])
+            chunk = np.concatenate([chunk, self.samples[: FRAME - len(chunk)]])
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate, frame.pts = TRACK_RATE, self.position
         frame.time_base = Fraction(1, TRACK_RATE)
