@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from quart import current_app, has_app_context
+from quart import current_app, has_app_context, has_websocket_context, websocket
 
 from kernel.api import ApiError, Role, User, get_platform, iso, public_url
 from plugins.captions.live import TrackCaptioner
@@ -146,9 +146,7 @@ class Captions:
             room = RoomCaptions(meeting_id, recognizer, meeting.started_at or datetime.now(UTC))
             acc = await meetings.access(meeting_id, await host_of(meeting))
             try:
-                room.bot = await webrtc.bots().acquire(
-                    acc, public_url("/ws/signaling", websocket=True)
-                )
+                room.bot = await webrtc.bots().acquire(acc, signaling_url())
             except Exception as exc:
                 log.warning("captions of meeting %s: no media bot: %s", meeting_id, exc)
                 return
@@ -177,6 +175,19 @@ class Captions:
             await self.ensure(meeting_id)
         else:
             await self.leave(meeting_id)
+
+
+def signaling_url() -> str:
+    """Where this node's bot connects: `public_url`, else the address the triggering request
+    or socket came to (events from /ws/signaling have no HTTP request), else server.host/port."""
+    url = public_url("/ws/signaling", websocket=True)
+    if url.startswith(("ws://", "wss://")):
+        return url
+    if has_websocket_context():
+        return websocket.host_url.rstrip("/") + "/ws/signaling"
+    settings = get_platform().settings
+    host, port = settings.get("server.host", "127.0.0.1"), settings.get("server.port", 8000)
+    return f"ws://{host}:{port}/ws/signaling"
 
 
 async def wanted(meeting: Meeting) -> bool:

@@ -99,10 +99,8 @@ async def test_captions_of_a_speaking_participant_reach_the_room_and_the_transcr
     assert created.json()["data"]["settings"]["enable_captions"] is True
     meeting_id = created.json()["data"]["meeting_id"]
     signaling = server.url.replace("http://", "ws://") + "/ws/signaling"
-    assert (
-        await meeting.http.post(f"/api/v1/meetings/{meeting_id}/join", headers=gus)
-    ).status_code == 200
     seen: list[dict] = []
+    # Both join by socket alone (no REST join): the bot is brought in from the socket's event.
     listener = await websockets.connect(
         f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['gus']}"
     )
