@@ -129,7 +129,10 @@ class Captions:
         for task in list(self.tasks):
             task.cancel()
         for meeting_id in list(self.rooms):
-            await self.leave(meeting_id)
+            try:
+                await self.leave(meeting_id)
+            except Exception:  # shutting down: the bot may already be gone with webrtc
+                log.exception("captions of meeting %s did not stop cleanly", meeting_id)
 
     async def ensure(self, meeting_id: int) -> None:
         """Caption the meeting if it wants captions and someone is in it."""

@@ -194,7 +194,8 @@ async def through_server(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_")}
     env |= {"PLATFORM_DATA_DIR": tempfile.mkdtemp(dir=work), "PLATFORM_PLUGINS__ENABLED": PLUGINS}
-    env |= {"PLATFORM_RATELIMIT__ENABLED": "false", "PLATFORM_LOG_LEVEL": "WARNING"}
+    env |= {"PLATFORM_RATELIMIT__ENABLED": "false"}
+    env |= {"PLATFORM_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}  # INFO to debug
     argv = [str(PLATFORM_BIN), "serve", "--host", HOST, "--port", str(port)]
     with running(Server("captions-server", argv, env, work, port)) as (server,):
         server.wait_ready("/readyz")
@@ -268,7 +269,9 @@ async def through_server(
                 await asyncio.sleep(0.05)
             else:
                 raise RuntimeError(
-                    f"the bot did not receive {streams} tracks:\n{server.log_tail()}"
+                    f"{len(tracks)} of {streams} speakers were asked for audio, "
+                    f"{sum(bool(t.started) for t in tracks.values())} send it:\n"
+                    f"{server.log_tail(6000)}"
                 )
             cpu0, wall0 = server_cpu(server.proc.pid), time.perf_counter()
             longest = max(len(t.samples) for t in tracks.values()) / RATE
