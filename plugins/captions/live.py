@@ -4,6 +4,10 @@ The event loop only moves frames: it resamples each 20 ms frame to 16 kHz mono w
 queues it. A thread per track runs voice activity detection and the streaming recognizer
 (both CPU-bound and blocking); silence never reaches the recognizer. Results go back to the
 loop through an asyncio queue, in order, to `emit(caption)`.
+
+PocketSphinx keeps the GIL while decoding, so all tracks of a process share one core (about six
+streams of conversation; tests/bench/bench_captions.py); a recognizer that needs more would run
+in a process of its own.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ capacity), and frames dropped by a worker that fell behind. Tracks carry a quiet
 (`--noise`, 16-bit std; 30 is about -60 dBFS) under the speech, as microphones do. A stream count
 is "sustained" when every utterance got a final, nothing was dropped, the p50 latency is under
 1 s and the process needed under 2 cores. Summary: the largest sustained N (goal 4 on 2 cores).
-The machine is shared: the CPU of other processes during the run is shown too.
+The machine is shared: the CPU of other processes during the run is shown too. Note that
+PocketSphinx keeps the GIL while it decodes, so one server process captions with at most one
+core whatever the number of threads: past ~6 streams latency grows while "cores" stays near 1.
 
 `--server N`: also the whole path once, end to end: a real `platform serve` (captions with
 PocketSphinx), N aiortc participants speaking the same tracks over WebRTC and a listener on

@@ -30,8 +30,11 @@ def meeting(**settings: Any) -> dict[str, Any]:
     }
 
 
-async def test_with_a_recognizer_captions_can_be_switched_on_and_off(make_client) -> None:
-    async with make_client(plugins={"enabled": [*BASE, "pocketsphinx"]}) as client:
+async def test_with_a_recognizer_captions_can_be_switched_on_and_off(
+    make_client, db_overrides
+) -> None:
+    plugins = {"enabled": [*BASE, "pocketsphinx"]}
+    async with make_client(plugins=plugins, **db_overrides) as client:
         headers = await host_headers(client)
         created = await client.post("/api/v1/meetings", headers=headers, json=meeting())
         data = (await created.get_json())["data"]
@@ -50,6 +53,21 @@ async def test_with_a_recognizer_captions_can_be_switched_on_and_off(make_client
         assert body["data"] == {"segments": [], "total": 0, "page": 1, "page_size": 20}
         vtt = await client.get(f"{path}/transcript?format=vtt", headers=headers)
         assert (await vtt.get_data(as_text=True)) == "WEBVTT\n"
+        # Stored finals come back in order, paged, with the speaker's name, on both databases.
+        from plugins.captions.service import deliver
+
+        user = await User.get(username="hana")
+        async with client.app.app_context():
+            for start, text in ((4.5, "second"), (1.25, "first")):
+                caption = {"text": text, "final": True, "start": start, "end": start + 1}
+                await deliver(data["meeting_id"], user.id, "s1", caption)
+        page = await client.get(f"{path}/transcript?page=2&page_size=1", headers=headers)
+        body = (await page.get_json())["data"]
+        assert body["total"] == 2 and [s["text"] for s in body["segments"]] == ["second"]
+        assert body["segments"][0]["username"] == "hana" and body["segments"][0]["start"] == 4.5
+        vtt = await client.get(f"{path}/transcript", headers={**headers, "Accept": "text/vtt"})
+        text = await vtt.get_data(as_text=True)
+        assert text.index("<v hana>first") < text.index("<v hana>second")
 
 
 @pytest.mark.parametrize("how", ["create", "update"])
