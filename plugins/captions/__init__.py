@@ -37,10 +37,12 @@ def register_blueprints(register: Any) -> None:
 
 
 @hookimpl
-def startup(app: Any) -> None:
+async def startup(app: Any) -> None:
     from plugins.captions.service import Captions
 
-    app.extensions["captions"] = Captions()
+    captions = Captions()
+    captions.start()
+    app.extensions["captions"] = captions
 
 
 @hookimpl

@@ -22,3 +22,14 @@ class TranscriptSegment(Model):
 
     class Meta:
         table = "transcript_segments"
+
+
+class CaptionRoom(Model):
+    """Which node captions a meeting (one bot per meeting in a deployment), and its heartbeat."""
+
+    meeting_id = fields.IntField(primary_key=True, generated=False)
+    node = fields.CharField(max_length=128)
+    heartbeat_at = fields.DatetimeField()
+
+    class Meta:
+        table = "caption_rooms"

@@ -14,14 +14,16 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import current_app, has_app_context, has_websocket_context, websocket
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from kernel.api import ApiError, Role, User, get_platform, iso, public_url
 from plugins.captions.live import TrackCaptioner
-from plugins.captions.models import TranscriptSegment
+from plugins.captions.models import CaptionRoom, TranscriptSegment
 from plugins.meetings import service as meetings
 from plugins.meetings.models import DEFAULT_SETTINGS, Meeting, Participant, ParticipantStatus
 from plugins.signaling.service import send_to_room
@@ -80,6 +82,33 @@ def check_settings(given: dict[str, Any]) -> None:
         )
 
 
+# -- which node captions a meeting --------------------------------------------------------------
+
+
+def stale_after() -> float:
+    return float(get_platform().settings.get("captions.stale_after", 30))
+
+
+async def claim(meeting_id: int, node: str) -> bool:
+    """Make `node` the one that captions the meeting, unless a live node already does."""
+    now = datetime.now(UTC)
+    try:
+        await CaptionRoom.create(meeting_id=meeting_id, node=node, heartbeat_at=now)
+        return True
+    except IntegrityError:
+        stale = now - timedelta(seconds=stale_after())
+        taken = (
+            await CaptionRoom.filter(meeting_id=meeting_id)
+            .filter(Q(node=node) | Q(heartbeat_at__lt=stale))
+            .update(node=node, heartbeat_at=now)
+        )
+        return bool(taken)
+
+
+async def unclaim(meeting_id: int, node: str) -> None:
+    await CaptionRoom.filter(meeting_id=meeting_id, node=node).delete()
+
+
 # -- live captions ---------------------------------------------------------------------------
 
 
@@ -117,6 +146,20 @@ class Captions:
         self.rooms: dict[int, RoomCaptions] = {}
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
+        self.heartbeat: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.heartbeat = asyncio.create_task(self._beat(), name="captions-heartbeat")
+
+    async def _beat(self) -> None:
+        """Keep this node's claims fresh (a node that dies lets another take its meetings)."""
+        node = get_platform().node
+        while True:
+            await asyncio.sleep(stale_after() / 4)
+            with contextlib.suppress(Exception):
+                await CaptionRoom.filter(meeting_id__in=list(self.rooms), node=node).update(
+                    heartbeat_at=datetime.now(UTC)
+                )
 
     def spawn(self, coroutine: Any) -> None:
         """Run in the background: event handlers must not wait for a bot to join (the bot's
@@ -126,6 +169,8 @@ class Captions:
         task.add_done_callback(self.tasks.discard)
 
     async def stop(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         for task in list(self.tasks):
             task.cancel()
         for meeting_id in list(self.rooms):
@@ -146,12 +191,16 @@ class Captions:
             if recognizer is None:
                 log.warning("meeting %s wants captions: no streaming recognizer", meeting_id)
                 return
+            node = get_platform().node
+            if not await claim(meeting_id, node):
+                return  # another node captions it (its bot hears everyone, on every node)
             room = RoomCaptions(meeting_id, recognizer, meeting.started_at or datetime.now(UTC))
-            acc = await meetings.access(meeting_id, await host_of(meeting))
             try:
+                acc = await meetings.access(meeting_id, await host_of(meeting))
                 room.bot = await webrtc.bots().acquire(acc, signaling_url())
             except Exception as exc:
                 log.warning("captions of meeting %s: no media bot: %s", meeting_id, exc)
+                await unclaim(meeting_id, node)
                 return
             self.rooms[meeting_id] = room
             room.bot.subscribe(room.consumer)
@@ -168,16 +217,20 @@ class Captions:
             for _, task in list(room.tracks.values()):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await webrtc.bots().release(meeting_id)
+            try:
+                await webrtc.bots().release(meeting_id)
+            finally:
+                await unclaim(meeting_id, get_platform().node)
             log.info("captions of meeting %s stopped", meeting_id)
 
-    async def review(self, meeting_id: int) -> None:
-        """Start or stop after a change of settings or participants."""
+    async def review(self, meeting_id: int, here: bool) -> None:
+        """After a change of settings or participants: stop if captions are no longer wanted;
+        start if they are and it happened `here` (one node tries, not all)."""
         meeting = await Meeting.get_or_none(id=meeting_id)
-        if meeting is not None and await wanted(meeting):
-            await self.ensure(meeting_id)
-        else:
+        if meeting is None or not await wanted(meeting):
             await self.leave(meeting_id)
+        elif here:
+            await self.ensure(meeting_id)
 
 
 def signaling_url() -> str:
@@ -246,16 +299,20 @@ def running() -> bool:
 
 
 async def on_event(event: Any) -> None:
+    """Every node hears every event: the one that captions a meeting stops when it should,
+    and the node where someone joined (or captions were switched on) tries to start."""
     name, data = event.name, event.data
-    if event.node != get_platform().node or "meeting_id" not in data:
-        return  # the node where it happened acts (its bot joins that meeting)
-    meeting_id = int(data["meeting_id"])
+    if "meeting_id" not in data:
+        return
+    meeting_id, here = int(data["meeting_id"]), event.node == get_platform().node
     if name in ("meeting.ended", "meeting.deleted"):
-        captions().spawn(captions().leave(meeting_id))
-    elif name in ("participant.joined", "participant.left", "participant.removed") or (
-        name == "meeting.updated" and "settings" in (data.get("fields") or [])
-    ):
-        captions().spawn(captions().review(meeting_id))
+        if meeting_id in captions().rooms:
+            captions().spawn(captions().leave(meeting_id))
+        return
+    people = name in ("participant.joined", "participant.left", "participant.removed")
+    settings = name == "meeting.updated" and "settings" in (data.get("fields") or [])
+    if (people or settings) and (here or meeting_id in captions().rooms):
+        captions().spawn(captions().review(meeting_id, here))
 
 
 # -- the transcript -------------------------------------------------------------------------

@@ -93,3 +93,28 @@ async def test_without_a_recognizer_switching_captions_on_is_refused(make_client
         assert response.status_code == 422
         body = await response.get_json()
         assert body["message"].startswith("settings.enable_captions:") and body["request_id"]
+
+
+async def test_one_node_captions_a_meeting_until_it_stops_confirming(
+    make_client, db_overrides
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from plugins.captions.models import CaptionRoom
+    from plugins.captions.service import claim, unclaim
+
+    async with (
+        make_client(plugins={"enabled": BASE}, **db_overrides) as client,
+        client.app.app_context(),
+    ):
+        assert await claim(7, "node-a")
+        assert not await claim(7, "node-b")  # node a is alive
+        assert await claim(7, "node-a")  # a node may renew its own claim
+        assert await claim(8, "node-b")  # other meetings are free
+        old = datetime.now(UTC) - timedelta(seconds=31)
+        await CaptionRoom.filter(meeting_id=7).update(heartbeat_at=old)
+        assert await claim(7, "node-b")  # node a died: b takes over
+        await unclaim(7, "node-a")  # a no longer owns it: nothing happens
+        assert (await CaptionRoom.get(meeting_id=7)).node == "node-b"
+        await unclaim(7, "node-b")
+        assert await claim(7, "node-a")
