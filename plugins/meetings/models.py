@@ -41,6 +41,8 @@ DEFAULT_SETTINGS = {
     "enable_screen_share": True,
     "enable_waiting_room": False,
     "mute_on_join": False,
+    # Live captions: a plugin (captions) transcribes the meeting and sends `caption` messages.
+    "enable_captions": False,
 }
 
 

@@ -26,6 +26,7 @@ class SettingsIn(Schema):
     enable_screen_share: bool | None = None
     enable_waiting_room: bool | None = None
     mute_on_join: bool | None = None
+    enable_captions: bool | None = None
 
     def given(self) -> dict[str, bool]:
         return self.model_dump(exclude_none=True)

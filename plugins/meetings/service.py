@@ -174,7 +174,9 @@ async def _hash(password: str | None) -> str | None:
 
 async def create_meeting(user: User, data: dict[str, Any]) -> Meeting:
     password_hash = await _hash(data.pop("password", None))
-    settings = DEFAULT_SETTINGS | (data.pop("settings", None) or {})
+    given = data.pop("settings", None) or {}
+    settings = DEFAULT_SETTINGS | given
+    await check_settings(settings, given)
     async with in_transaction():
         meeting = await Meeting.create(
             **data, creator_id=user.id, password_hash=password_hash, settings=settings
@@ -183,6 +185,15 @@ async def create_meeting(user: User, data: dict[str, Any]) -> Meeting:
         await Participant.create(meeting=meeting, user_id=user.id, role=ParticipantRole.HOST)
     await publish("meeting.created", meeting_id=meeting.id, user_id=user.id, title=meeting.title)
     return meeting
+
+
+async def check_settings(settings: dict[str, Any], given: dict[str, Any]) -> None:
+    """Plugins refuse settings they cannot honour (hook `meeting_settings_check`, 422)."""
+    for result in get_platform().plugins.hook.meeting_settings_check(
+        settings=dict(settings), given=dict(given)
+    ):
+        if inspect.isawaitable(result):
+            await result
 
 
 async def update_meeting(acc: Access, changes: dict[str, Any]) -> Meeting:
@@ -205,7 +216,9 @@ async def update_meeting(acc: Access, changes: dict[str, Any]) -> Meeting:
     if "password" in changes:
         meeting.password_hash = await _hash(changes.pop("password"))
     if "settings" in changes:
-        meeting.settings = DEFAULT_SETTINGS | (meeting.settings or {}) | changes.pop("settings")
+        given = changes.pop("settings")
+        meeting.settings = DEFAULT_SETTINGS | (meeting.settings or {}) | given
+        await check_settings(meeting.settings, given)
     for name, value in changes.items():
         setattr(meeting, name, value)
     await meeting.save()

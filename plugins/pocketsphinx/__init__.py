@@ -42,3 +42,10 @@ def register_job_types(register: Any) -> None:
 @hookimpl
 def register_speech_engines(register: Any) -> None:
     register("recognition", "pocketsphinx", KIND, languages=("en",))
+
+
+@hookimpl
+def register_streaming_recognizers(register: Any, settings: Any) -> None:
+    from plugins.pocketsphinx.streaming import open_stream
+
+    register("pocketsphinx", open_stream, languages=("en",))

@@ -610,6 +610,22 @@ async def room_access(meeting_id: int, user: User) -> None:
     )
 
 
+async def send_to_room(
+    meeting_id: int, kind: str, data: Any, *, exclude_session: str | None = None
+) -> bool:
+    """Send a server-originated message (`from` null) to everyone in a room, on every node.
+
+    For other plugins (e.g. captions): `{"type": kind, "from": null, "meeting_id", "data", "id",
+    "timestamp"}`. Answers False when this app's signaling is not running (nothing is sent).
+    """
+    signaling = current()
+    if signaling is None:
+        return False
+    message = signaling.envelope(kind, meeting_id, None, data)
+    await signaling.hub.publish(meeting_id, message, exclude_session=exclude_session)
+    return True
+
+
 def current() -> Signaling | None:
     """This app's signaling state (made by the plugin's startup hook)."""
     return current_app.extensions.get("signaling") if has_app_context() else None

@@ -117,7 +117,10 @@ class MediaBot:
             async with websockets.connect(url, max_size=2**20) as ws:
                 self._ws = ws
                 async for raw in ws:
-                    await self._handle(json.loads(raw))
+                    try:
+                        await self._handle(json.loads(raw))
+                    except Exception:  # one bad message costs that message, not the bot
+                        log.exception("media bot of meeting %s: message failed", self.meeting_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -139,15 +142,23 @@ class MediaBot:
             self._ice = ice_configuration(data.get("ice_servers") or [])
             self._joined.set()
             for participant in data.get("participants", []):
-                if participant["session_id"] != self.session_id:
+                # A session that joined while the bot did is both announced (user-joined,
+                # even before room-info) and listed: offer it once, or the answer to the
+                # first offer would meet the second.
+                if participant["session_id"] not in (self.session_id, *self.peers):
                     await self._offer(participant["session_id"], participant.get("user_id"))
         elif kind == "user-joined":
-            await self._offer(data["session_id"], data.get("user_id"))
+            if data["session_id"] not in self.peers:
+                await self._offer(data["session_id"], data.get("user_id"))
         elif kind == "user-left":
             await self._drop(data.get("session_id", ""))
         elif kind == "answer":
             peer = self.peers.get(message.get("from_session", ""))
-            if peer is not None and data.get("sdp"):
+            if (
+                peer is not None
+                and data.get("sdp")
+                and peer.pc.signalingState == "have-local-offer"
+            ):
                 await peer.pc.setRemoteDescription(
                     RTCSessionDescription(sdp=data["sdp"], type="answer")
                 )

@@ -42,6 +42,7 @@ async def test_create_and_get(sqlite_client, people):
         "enable_screen_share": True,
         "enable_waiting_room": False,
         "mute_on_join": False,
+        "enable_captions": False,
     }
     assert data["has_password"] is True and "password" not in data
     assert data["room_url"] == f"ws://localhost/ws/signaling?meeting_id={data['meeting_id']}"

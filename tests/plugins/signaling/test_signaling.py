@@ -136,6 +136,23 @@ async def test_chat_is_stored_and_rest_chat_arrives_live(room):
     assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 2
 
 
+async def test_plugins_send_server_messages_to_the_whole_room(room):
+    from plugins.signaling.service import send_to_room
+
+    mid = await room.create()
+    await room.person("gus")
+    await room.client.post(f"/api/v1/meetings/{mid}/join", headers=room.headers("gus"))
+    async with room.socket("hana") as hana, room.socket("gus") as gus:
+        await receive(hana, "room-info")
+        await receive(gus, "room-info")
+        async with room.client.app.app_context():
+            assert await send_to_room(mid, "caption", {"text": "hi", "final": True})
+        for ws in (hana, gus):
+            message = await receive(ws, "caption")
+            assert message["from"] is None and message["meeting_id"] == mid
+            assert message["data"] == {"text": "hi", "final": True} and message["id"]
+
+
 async def test_chat_rules_of_the_meeting_apply(room):
     await room.create(enable_chat=False)
     async with room.socket("hana") as hana:

@@ -1,0 +1,150 @@
+"""Live captions end to end: a real server, an aiortc participant speaking espeak's "hello world",
+a second participant reading the captions over signaling, then the stored transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from .speech_track import SpeechTrack
+
+PLUGINS = json.dumps(
+    ["users", "meetings", "signaling", "media", "webrtc", "speech", "pocketsphinx", "captions"]
+)
+
+
+class Speaker:
+    """A participant's device whose microphone says "hello world" (answers the bot's offer)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pcs: list[RTCPeerConnection] = []
+        self.joined = asyncio.Event()
+
+    async def start(self) -> None:
+        self.ws = await websockets.connect(self.url)
+        self.task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.joined.wait(), 10)
+
+    async def _run(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message["type"] == "room-info":
+                    self.session_id = message["data"]["session_id"]
+                    self.joined.set()
+                elif message["type"] == "ping":
+                    await self.ws.send(json.dumps({"type": "pong"}))
+                elif message["type"] == "offer":
+                    pc = RTCPeerConnection()
+                    self.pcs.append(pc)
+                    await pc.setRemoteDescription(RTCSessionDescription(**message["data"]))
+                    pc.addTrack(SpeechTrack(repeat=3, silence=1.5))
+                    await pc.setLocalDescription(await pc.createAnswer())
+                    answer = {"type": "answer", "sdp": pc.localDescription.sdp}
+                    reply = {"type": "answer", "to": message["from_session"], "data": answer}
+                    await self.ws.send(json.dumps(reply))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        for pc in self.pcs:
+            await pc.close()
+
+
+async def final_caption(ws: Any, seen: list[dict], wait: float = 60) -> dict:
+    async def next_final() -> dict:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message["type"] == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            elif message["type"] == "caption":
+                seen.append(message)
+                if message["data"]["final"]:
+                    return message
+        raise AssertionError("the socket closed before a final caption")
+
+    return await asyncio.wait_for(next_final(), wait)
+
+
+async def test_captions_of_a_speaking_participant_reach_the_room_and_the_transcript(
+    start_server: Any, call_on: Any
+) -> None:
+    server = start_server(PLATFORM_PLUGINS__ENABLED=PLUGINS, PLATFORM_RATELIMIT__ENABLED="false")
+    meeting = call_on(server.url)
+    hana, gus = await meeting.person("hana"), await meeting.person("gus")
+    eve = await meeting.person("eve")
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    created = await meeting.http.post(
+        "/api/v1/meetings",
+        headers=hana,
+        json={
+            "title": "captioned call",
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(hours=1)).isoformat(),
+            "max_participants": 10,
+            "settings": {"enable_captions": True},
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["settings"]["enable_captions"] is True
+    meeting_id = created.json()["data"]["meeting_id"]
+    signaling = server.url.replace("http://", "ws://") + "/ws/signaling"
+    seen: list[dict] = []
+    # Both join by socket alone (no REST join): the bot is brought in from the socket's event.
+    listener = await websockets.connect(
+        f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['gus']}"
+    )
+    speaker = Speaker(f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['hana']}")
+    try:
+        await speaker.start()  # hana comes online: the media bot joins and captions her
+        final = await final_caption(listener, seen)
+    finally:
+        await speaker.stop()
+        await listener.close()
+
+    data = final["data"]
+    assert "hello world" in data["text"]
+    assert final["from"] is None and final["meeting_id"] == meeting_id
+    assert data["session_id"] == speaker.session_id
+    assert data["start"] < data["end"] and data["segment_id"] >= 1
+    users = (await meeting.http.get("/api/v1/users/profile", headers=hana)).json()["data"]
+    assert data["user_id"] == users["user_id"]
+    partials = [m for m in seen if not m["data"]["final"]]
+    assert all(m["data"]["session_id"] == speaker.session_id for m in partials)
+
+    path = f"/api/v1/meetings/{meeting_id}/transcript"
+    listing = await meeting.http.get(path, headers=gus, params={"page_size": 1})
+    assert listing.status_code == 200, listing.text
+    body = listing.json()["data"]
+    assert body["page"] == 1 and body["page_size"] == 1 and body["total"] >= 1
+    segment = body["segments"][0]
+    assert "hello world" in segment["text"] and segment["username"] == "hana"
+    assert segment["segment_id"] == data["segment_id"] and segment["start"] == data["start"]
+
+    vtt = await meeting.http.get(path, headers=gus, params={"format": "vtt"})
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    lines = vtt.text.splitlines()
+    assert lines[0] == "WEBVTT" and " --> " in lines[3]
+    assert lines[4].startswith("<v hana>") and "hello world" in lines[4]
+    by_accept = await meeting.http.get(path, headers={**hana, "Accept": "text/vtt"})
+    assert by_accept.headers["content-type"].startswith("text/vtt")
+    assert by_accept.text.startswith("WEBVTT\n") and "<v hana>hello world" in by_accept.text
+
+    # Outsiders see nothing: not a participant 403, no such meeting 404 (2001), no token 401.
+    refused = await meeting.http.get(path, headers=eve)
+    assert refused.status_code == 403 and refused.json()["request_id"]
+    missing = await meeting.http.get("/api/v1/meetings/99999/transcript", headers=hana)
+    assert missing.status_code == 404 and missing.json()["code"] == 2001
+    assert (await meeting.http.get(path)).status_code == 401
+    bad = await meeting.http.get(path, headers=gus, params={"format": "srt"})
+    assert bad.status_code in (400, 422)
