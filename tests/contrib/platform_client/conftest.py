@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,3 +28,63 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+class Proxy:
+    """A TCP relay in front of a server whose connections a test can cut, as a network would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> Proxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.pairs.append((writer, up_writer))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    def cut(self) -> int:
+        """Reset every open connection on both sides (no close frames); how many were cut."""
+        cut = 0
+        for client, upstream in self.pairs:
+            if not client.is_closing():
+                cut += 1
+            client.transport.abort()
+            upstream.transport.abort()
+        self.pairs.clear()
+        return cut
+
+    async def stop(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, asyncio.CancelledError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+@pytest.fixture
+async def proxy_to() -> AsyncIterator[Callable[..., Any]]:
+    """`await proxy_to(server)`: a cuttable TCP relay to the server (`.url`, `.cut()`)."""
+    proxies: list[Proxy] = []
+
+    async def make(server: Any) -> Proxy:
+        proxy = await Proxy(server.port).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        await proxy.stop()
