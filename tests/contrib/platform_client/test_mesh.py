@@ -93,8 +93,17 @@ async def test_two_sdk_participants_call_each_other_and_the_server_records_them(
         assert heard_by_ada.video_frames > 10 and heard_by_bob.video_frames > 10
         assert tone_of(heard_by_ada.samples(), 48000, 1000.0) > 20  # ada hears bob's file
         assert tone_of(heard_by_bob.samples(), 48000, 440.0) > 20  # bob hears ada's tone
-        peers = await ada.request("GET", f"/webrtc/room/{meeting_id}/peers")
-        assert len({p["user_id"] for p in peers["peers"] if p["status"] == "connected"}) == 2
+        # The media bot records both from when it has their media: give it two seconds more.
+        for _ in range(300):
+            peers = (await ada.request("GET", f"/webrtc/room/{meeting_id}/peers"))["peers"]
+            if len({p["user_id"] for p in peers if p["status"] == "connected"}) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert {p["user_id"] for p in peers if p["status"] == "connected"} == {
+            ada.user["user_id"],
+            bob.user["user_id"],
+        }
+        await asyncio.sleep(2)
         await ada.recording.stop(recording["recording_id"])
     finally:
         heard_by_ada.stop()
