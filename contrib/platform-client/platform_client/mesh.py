@@ -218,7 +218,7 @@ class MeshCall:
     async def _fresh(self, peer: RemotePeer) -> RTCPeerConnection:
         """Replace the peer's connection by a new one (aiortc's way to roll back)."""
         if peer.pc is not None:
-            await peer.pc.close()
+            await _close(peer.pc)
         peer.connected.clear()
         peer.tracks.clear()
         pc = RTCPeerConnection(self.ice)
@@ -313,7 +313,7 @@ class MeshCall:
         if peer._fallback is not None:
             peer._fallback.cancel()
         if peer.pc is not None:
-            await peer.pc.close()
+            await _close(peer.pc)
             peer.pc = None
 
 
@@ -345,3 +345,9 @@ class _Yuv420p(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.source.stop()
+
+
+async def _close(pc: RTCPeerConnection) -> None:
+    # Shielded: a second close() awaits the first one's future, and cancelling that waiter
+    # cancels the future under the first close (aiortc then fails to finish it).
+    await asyncio.shield(pc.close())
