@@ -184,11 +184,10 @@ class SignalingClient:
                 await asyncio.sleep(0.05)  # the reader notices and reconnects
 
     async def _wait_connected(self) -> None:
+        if self._task is None:
+            raise PlatformError("not connected: call connect() first")
         waiter = asyncio.ensure_future(self._connected.wait())
-        ended = asyncio.ensure_future(self._task) if self._task else None
-        done, _ = await asyncio.wait(
-            [w for w in (waiter, ended) if w], return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if self.closed is not None:
             raise self.closed

@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 import pytest
 from platform_client import (
     Conflict,
@@ -89,7 +88,8 @@ async def test_error_envelopes_become_typed_errors(start_server: Any, connect: A
             await anonymous.login("ada", "wrong-pass")
         assert wrong.value.code == codes.WRONG_PASSWORD
 
-        # Login is limited to 5 a minute per client address: ada, bob and the one above made 3.
+        # Register and login share the "auth" limit (5 a minute per client address), already
+        # spent above: within five more tries the server answers 429 with Retry-After.
         with pytest.raises(RateLimited) as limited:
             for _ in range(5):
                 with pytest.raises(Unauthorized):
@@ -166,12 +166,24 @@ async def test_meetings_chat_media_and_recordings_through_the_convenience_calls(
 
 
 async def test_a_server_that_is_not_the_platform_still_gives_a_typed_error() -> None:
-    async def app(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(502, text="bad gateway")
+    # A proxy in front of the platform answering for it, with no envelope.
+    async def bad_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 11\r\n"
+            b"X-Request-ID: proxy-1\r\nConnection: close\r\n\r\nbad gateway"
+        )
+        await writer.drain()
+        writer.close()
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://proxy")
-    async with PlatformClient("http://proxy", http=http) as client:
-        with pytest.raises(codes.ServerError) as failed:
-            await client.register("ada", "ada@example.com", "secret-pass")
+    proxy = await asyncio.start_server(bad_gateway, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+    try:
+        async with PlatformClient(url) as client:
+            with pytest.raises(codes.ServerError) as failed:
+                await client.register("ada", "ada@example.com", "secret-pass")
+    finally:
+        proxy.close()
+        await proxy.wait_closed()
     assert failed.value.status == 502 and failed.value.code == 502
-    await http.aclose()
+    assert failed.value.request_id == "proxy-1"
