@@ -36,6 +36,7 @@ class Connection:
         self.ws = ws
         self.session_id = session_id
         self.connection_id = connection_id
+        self.user = user
         self.user_id = user.id
         self.username = user.username
         self.meeting_id = meeting_id
@@ -45,6 +46,9 @@ class Connection:
         self.window_start = time.monotonic()
         self.window_count = 0
         self.close_code: int | None = None
+        # The user's access to the meeting, reused for a moment (see Signaling.chat_access).
+        self.access: Any = None
+        self.access_at = 0.0
         # The task reading this socket: stopped once we closed it, since a peer that never
         # answers the close frame would otherwise keep it waiting for ever.
         self.reader: asyncio.Task | None = None

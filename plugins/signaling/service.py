@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import current_app, has_app_context
+from tortoise.transactions import in_transaction
 
 from kernel.api import ApiError, User, iso
 from plugins.meetings import service as meetings
@@ -43,6 +44,12 @@ CLOSE_REPLACED = 4409
 RELAYED = ("offer", "answer", "ice-candidate")
 KNOWN = (*RELAYED, "join", "leave", "chat", "media-state", "ping", "pong")
 LIVE = (SessionStatus.CONNECTED, SessionStatus.RECONNECTING)
+# Seconds a connection reuses its meeting access for chat: removal and meeting end close the
+# socket at once (events), a settings change (chat disabled) applies within this time.
+ACCESS_TTL = 1.0
+# Chats stored in one transaction: one commit for many messages instead of one each.
+CHAT_BATCH = 200
+_STOP = None
 
 
 def utcnow() -> datetime:
@@ -81,6 +88,8 @@ class Signaling:
         self._grace: dict[str, asyncio.Task] = {}
         self._ending: set[asyncio.Task] = set()
         self._heartbeat: asyncio.Task | None = None
+        self._chats: asyncio.Queue[tuple[Connection, str] | None] = asyncio.Queue()
+        self._chat_writer: asyncio.Task | None = None
         self._stopping = False
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -91,6 +100,7 @@ class Signaling:
             SignalingSession.filter(node=self.node, status__in=list(LIVE)), "node restarted"
         )
         self._heartbeat = asyncio.create_task(self._beat(), name="signaling-heartbeat")
+        self._chat_writer = asyncio.create_task(self._write_chats(), name="signaling-chat")
 
     async def stop(self) -> None:
         # Sessions still open stay "connected" in the database: the next start of this node,
@@ -102,6 +112,11 @@ class Signaling:
             # database connection it holds.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._heartbeat, timeout=10)
+        if self._chat_writer:
+            # Chats already taken in are stored (and broadcast) before the database closes.
+            self._chats.put_nowait(_STOP)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._chat_writer, timeout=10)
         tasks = list(self._grace.values())
         for task in tasks:
             task.cancel()
@@ -464,20 +479,70 @@ class Signaling:
             if not isinstance(content, str):
                 self.error(conn, INVALID_MESSAGE, "chat: data.content must be a string")
                 return True
-            user = await User.get(id=conn.user_id)
-            acc = await meetings.access(conn.meeting_id, user)
             if not 1 <= len(content) <= 1000 or not content.strip():
                 raise ApiError(422, "content: 1-1000 characters, not blank")
-            # Stored and published by the meetings service; on_event broadcasts it.
-            await meetings.send_message(acc, content)
+            # Stored in batches by the chat writer (one commit for many), so this socket goes
+            # on reading meanwhile; the meetings service publishes it, on_event broadcasts it.
+            self._chats.put_nowait((conn, content))
         elif kind == "media-state":
             await self._media_state(conn, data)
         return True
 
+    async def chat_access(self, conn: Connection) -> meetings.Access:
+        """The connection's access to its meeting, read again after ACCESS_TTL seconds."""
+        now = time.monotonic()
+        if conn.access is None or now - conn.access_at > ACCESS_TTL:
+            conn.access = await meetings.access(conn.meeting_id, conn.user)
+            conn.access_at = now
+        return conn.access
+
+    async def _write_chats(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[tuple[Connection, str]] = []
+            item = await self._chats.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= CHAT_BATCH or self._chats.empty():
+                    break
+                item = self._chats.get_nowait()
+            if batch:
+                try:
+                    await self._store_chats(batch)
+                except Exception:
+                    log.exception("storing %d chat messages failed", len(batch))
+                    for conn, _ in batch:
+                        self.reply(conn, "error", {"code": 500, "message": "chat failed"})
+
+    async def _store_chats(self, batch: list[tuple[Connection, str]]) -> None:
+        """Store and publish a batch of chats through the meetings service, one commit."""
+        accesses: list[meetings.Access | ApiError] = []
+        for conn, _ in batch:  # reads outside the transaction, which holds SQLite's lock
+            try:
+                accesses.append(await self.chat_access(conn))
+            except ApiError as exc:
+                accesses.append(exc)
+        async with in_transaction():
+            for (conn, content), acc in zip(batch, accesses, strict=True):
+                try:
+                    if isinstance(acc, ApiError):
+                        raise acc
+                    await meetings.send_message(acc, content)
+                except ApiError as exc:
+                    self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+
     async def _relay(self, conn: Connection, kind: str, message: dict, data: dict) -> None:
         target = message.get("to")
-        session = None
-        if isinstance(target, str) and target:
+        session: Any = None
+        local = self.hub.rooms.get(conn.meeting_id, {})
+        if isinstance(target, str) and target in local:
+            session = local[target]  # connected to this node: no database lookup
+        elif type(target) is int and any(c.user_id == target for c in local.values()):
+            session = target
+        elif isinstance(target, str) and target:
             session = await SignalingSession.get_or_none(
                 id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
             )
