@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -50,6 +51,10 @@ ACCESS_TTL = 1.0
 # Chats stored in one transaction: one commit for many messages instead of one each.
 CHAT_BATCH = 200
 _STOP = None
+# While the chat writer stores a batch, history rows gather here for one bulk insert.
+_history_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "signaling_history_batch", default=None
+)
 
 
 def utcnow() -> datetime:
@@ -353,13 +358,19 @@ class Signaling:
     ) -> None:
         message = self.envelope(kind, meeting_id, sender, data)
         if keep:
-            await SignalingMessage.create(
+            row = SignalingMessage(
                 meeting_id=meeting_id,
                 type=kind,
                 from_user=sender,
                 session_id=session_id or data.get("session_id"),
                 data=data,
+                created_at=utcnow(),
             )
+            batch = _history_batch.get()
+            if batch is not None:
+                batch.append(row)
+            else:
+                await row.save()
         await self.hub.publish(meeting_id, message, exclude_session=exclude)
 
     def reply(self, conn: Connection, kind: str, data: Any, **extra: Any) -> None:
@@ -525,14 +536,21 @@ class Signaling:
                 accesses.append(await self.chat_access(conn))
             except ApiError as exc:
                 accesses.append(exc)
-        async with in_transaction():
-            for (conn, content), acc in zip(batch, accesses, strict=True):
-                try:
-                    if isinstance(acc, ApiError):
-                        raise acc
-                    await meetings.send_message(acc, content)
-                except ApiError as exc:
-                    self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+        history: list[SignalingMessage] = []
+        token = _history_batch.set(history)
+        try:
+            async with in_transaction():
+                for (conn, content), acc in zip(batch, accesses, strict=True):
+                    try:
+                        if isinstance(acc, ApiError):
+                            raise acc
+                        await meetings.send_message(acc, content)
+                    except ApiError as exc:
+                        self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+                if history:
+                    await SignalingMessage.bulk_create(history)
+        finally:
+            _history_batch.reset(token)
 
     async def _relay(self, conn: Connection, kind: str, message: dict, data: dict) -> None:
         target = message.get("to")
