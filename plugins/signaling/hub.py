@@ -1,8 +1,9 @@
 """The connections of this node, grouped by room, and delivery to them.
 
-Every room message goes out on the event bus channel `signaling:room:<meeting_id>`: one
-listener per room per node hands it to the local connections it is meant for. Without Redis
-the channel is in-process; with Redis every node with a member of the room gets it.
+A room message is handed to this node's connections at once (encoded to JSON once, the same
+text queued for every receiver). With Redis it also goes out, from one publisher task per node
+(so no sender waits for Redis), on the event bus channel `signaling:room:<meeting_id>`: one
+listener per room per node hands the other nodes' messages to its local connections.
 """
 
 from __future__ import annotations
@@ -101,10 +102,15 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, events: Any) -> None:
+    def __init__(self, events: Any, node: str = "") -> None:
         self.events = events
+        self.node = node
+        # Other nodes exist only through Redis: without it, local delivery is all there is.
+        self.remote = bool(getattr(events, "redis_url", None))
         self.rooms: dict[int, dict[str, Connection]] = {}
         self._listeners: dict[int, asyncio.Task] = {}
+        self._outbox: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue()
+        self._publisher: asyncio.Task | None = None
         self.received = 0
         self.delivered = 0
         self.delivered_by_room: dict[int, int] = {}
@@ -112,10 +118,14 @@ class Hub:
 
     # -- membership ----------------------------------------------------------------------
 
+    def start(self) -> None:
+        if self.remote:
+            self._publisher = asyncio.create_task(self._publish_loop(), name="signaling-out")
+
     async def add(self, conn: Connection) -> None:
         room = self.rooms.setdefault(conn.meeting_id, {})
         room[conn.session_id] = conn
-        if conn.meeting_id not in self._listeners:
+        if self.remote and conn.meeting_id not in self._listeners:
             ready = asyncio.Event()
             self._listeners[conn.meeting_id] = asyncio.create_task(
                 self._listen(conn.meeting_id, ready), name=f"room-{conn.meeting_id}"
@@ -142,6 +152,11 @@ class Hub:
         return [c for room in self.rooms.values() for c in room.values()]
 
     async def stop(self) -> None:
+        if self._publisher is not None:
+            self._outbox.put_nowait(None)  # what is queued still goes out to the other nodes
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._publisher, timeout=5)
+            self._publisher = None
         for task in self._listeners.values():
             task.cancel()
         for task in list(self._listeners.values()):
@@ -166,14 +181,29 @@ class Hub:
             "to_user": to_user,
             "to_session": to_session,
             "exclude": exclude_session,
+            "node": self.node,
         }
-        await self.events.send(f"signaling:room:{meeting_id}", payload)
+        self._deliver(meeting_id, payload)
+        if self.remote:
+            self._outbox.put_nowait((meeting_id, payload))
+
+    async def _publish_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if item is None:
+                return
+            meeting_id, payload = item
+            try:
+                await self.events.send(f"signaling:room:{meeting_id}", payload)
+            except Exception:  # Redis away: this message misses the other nodes, not the next
+                log.warning("room %s: message to the other nodes lost", meeting_id, exc_info=True)
 
     async def _listen(self, meeting_id: int, ready: asyncio.Event) -> None:
         async with self.events.subscribe(f"signaling:room:{meeting_id}") as messages:
             ready.set()
             async for payload in messages:
-                self._deliver(meeting_id, payload)
+                if payload.get("node") != self.node:  # our own went out locally already
+                    self._deliver(meeting_id, payload)
 
     def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
         text, count = payload["text"], 0

@@ -48,6 +48,9 @@ LIVE = (SessionStatus.CONNECTED, SessionStatus.RECONNECTING)
 # Seconds a connection reuses its meeting access for chat: removal and meeting end close the
 # socket at once (events), a settings change (chat disabled) applies within this time.
 ACCESS_TTL = 1.0
+# Seconds the connected sessions of a room (on any node) are reused to check relay targets; a
+# target not found is always looked up again, so a peer that just joined is never refused.
+PEERS_TTL = 2.0
 # Chats stored in one transaction: one commit for many messages instead of one each.
 CHAT_BATCH = 200
 _STOP = None
@@ -89,7 +92,9 @@ class Signaling:
         self.platform = platform
         self.node = platform.node
         self.config = Config.from_settings(platform.settings)
-        self.hub = Hub(platform.events)
+        self.hub = Hub(platform.events, self.node)
+        # Connected sessions of each room on any node, as last read: (monotonic time, {id: user}).
+        self._peers: dict[int, tuple[float, dict[str, int]]] = {}
         self._grace: dict[str, asyncio.Task] = {}
         self._ending: set[asyncio.Task] = set()
         self._heartbeat: asyncio.Task | None = None
@@ -104,6 +109,7 @@ class Signaling:
         await self._reap(
             SignalingSession.filter(node=self.node, status__in=list(LIVE)), "node restarted"
         )
+        self.hub.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="signaling-heartbeat")
         self._chat_writer = asyncio.create_task(self._write_chats(), name="signaling-chat")
 
@@ -305,6 +311,11 @@ class Signaling:
 
     async def heartbeat_once(self, ping: str) -> None:
         interval, now = self.config.heartbeat_interval, utcnow()
+        self._peers = {
+            mid: peers
+            for mid, peers in self._peers.items()
+            if time.monotonic() - peers[0] <= PEERS_TTL
+        }
         silent_for = time.monotonic() - 2 * interval
         for conn in self.hub.all():
             if conn.last_received < silent_for:
@@ -499,6 +510,24 @@ class Signaling:
             await self._media_state(conn, data)
         return True
 
+    async def _connected_peer(self, meeting_id: int, target: str | int) -> Any:
+        """`target` (session id or user id) if connected to the room on any node, else None."""
+        for fresh in (False, True):
+            read_at, peers = self._peers.get(meeting_id, (0.0, {}))
+            if fresh or time.monotonic() - read_at > PEERS_TTL:
+                rows = await SignalingSession.filter(
+                    meeting_id=meeting_id, status=SessionStatus.CONNECTED
+                ).values_list("id", "user_id")
+                peers = dict(rows)
+                self._peers[meeting_id] = (time.monotonic(), peers)
+                fresh = True
+            known = peers if isinstance(target, str) else set(peers.values())
+            if target in known:
+                return target
+            if fresh:
+                return None
+        return None
+
     async def chat_access(self, conn: Connection) -> meetings.Access:
         """The connection's access to its meeting, read again after ACCESS_TTL seconds."""
         now = time.monotonic()
@@ -560,14 +589,8 @@ class Signaling:
             session = local[target]  # connected to this node: no database lookup
         elif type(target) is int and any(c.user_id == target for c in local.values()):
             session = target
-        elif isinstance(target, str) and target:
-            session = await SignalingSession.get_or_none(
-                id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
-            )
-        elif isinstance(target, int) and not isinstance(target, bool):
-            session = await SignalingSession.filter(
-                user_id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
-            ).first()
+        elif (isinstance(target, str) and target) or type(target) is int:
+            session = await self._connected_peer(conn.meeting_id, target)
         if session is None:
             self.error(conn, NO_SUCH_PEER, f"{kind}: 'to' names no connected peer in this room")
             return
