@@ -54,9 +54,19 @@ PEERS_TTL = 2.0
 # Chats stored in one transaction: one commit for many messages instead of one each.
 CHAT_BATCH = 200
 _STOP = None
-# While the chat writer stores a batch, history rows gather here for one bulk insert.
-_history_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar(
-    "signaling_history_batch", default=None
+
+
+@dataclass
+class _ChatBatch:
+    """While the chat writer stores a batch: its history rows (one bulk insert) and its room
+    messages, published once the batch is committed (each receiver's sender wakes once)."""
+
+    history: list[SignalingMessage]
+    outgoing: list[tuple[int, dict[str, Any], str | None]]
+
+
+_chat_batch: contextvars.ContextVar[_ChatBatch | None] = contextvars.ContextVar(
+    "signaling_chat_batch", default=None
 )
 
 
@@ -368,6 +378,7 @@ class Signaling:
         session_id: str | None = None,
     ) -> None:
         message = self.envelope(kind, meeting_id, sender, data)
+        batch = _chat_batch.get()
         if keep:
             row = SignalingMessage(
                 meeting_id=meeting_id,
@@ -377,12 +388,14 @@ class Signaling:
                 data=data,
                 created_at=utcnow(),
             )
-            batch = _history_batch.get()
             if batch is not None:
-                batch.append(row)
+                batch.history.append(row)
             else:
                 await row.save()
-        await self.hub.publish(meeting_id, message, exclude_session=exclude)
+        if batch is not None:
+            batch.outgoing.append((meeting_id, message, exclude))
+        else:
+            await self.hub.publish(meeting_id, message, exclude_session=exclude)
 
     def reply(self, conn: Connection, kind: str, data: Any, **extra: Any) -> None:
         message = self.envelope(kind, conn.meeting_id, None, data, **extra)
@@ -565,8 +578,8 @@ class Signaling:
                 accesses.append(await self.chat_access(conn))
             except ApiError as exc:
                 accesses.append(exc)
-        history: list[SignalingMessage] = []
-        token = _history_batch.set(history)
+        batch_state = _ChatBatch([], [])
+        token = _chat_batch.set(batch_state)
         try:
             async with in_transaction():
                 for (conn, content), acc in zip(batch, accesses, strict=True):
@@ -576,10 +589,12 @@ class Signaling:
                         await meetings.send_message(acc, content)
                     except ApiError as exc:
                         self.reply(conn, "error", {"code": exc.code, "message": exc.message})
-                if history:
-                    await SignalingMessage.bulk_create(history)
+                if batch_state.history:
+                    await SignalingMessage.bulk_create(batch_state.history)
         finally:
-            _history_batch.reset(token)
+            _chat_batch.reset(token)
+        for meeting_id, message, exclude in batch_state.outgoing:
+            await self.hub.publish(meeting_id, message, exclude_session=exclude)
 
     async def _relay(self, conn: Connection, kind: str, message: dict, data: dict) -> None:
         target = message.get("to")
