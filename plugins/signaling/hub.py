@@ -190,20 +190,35 @@ class Hub:
     async def _publish_loop(self) -> None:
         while True:
             item = await self._outbox.get()
-            if item is None:
+            # Everything queued meanwhile goes too, one Redis message per room: one PUBLISH
+            # and one JSON decode per node instead of one per message.
+            rooms: dict[int, list[dict[str, Any]]] = {}
+            stopping = False
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    rooms.setdefault(item[0], []).append(item[1])
+                if self._outbox.empty() or len(rooms) > 100:
+                    break
+                item = self._outbox.get_nowait()
+            for meeting_id, payloads in rooms.items():
+                try:
+                    await self.events.send(f"signaling:room:{meeting_id}", {"batch": payloads})
+                except Exception:  # Redis away: these miss the other nodes, not the next ones
+                    log.warning(
+                        "room %s: messages to the other nodes lost", meeting_id, exc_info=True
+                    )
+            if stopping:
                 return
-            meeting_id, payload = item
-            try:
-                await self.events.send(f"signaling:room:{meeting_id}", payload)
-            except Exception:  # Redis away: this message misses the other nodes, not the next
-                log.warning("room %s: message to the other nodes lost", meeting_id, exc_info=True)
 
     async def _listen(self, meeting_id: int, ready: asyncio.Event) -> None:
         async with self.events.subscribe(f"signaling:room:{meeting_id}") as messages:
             ready.set()
-            async for payload in messages:
-                if payload.get("node") != self.node:  # our own went out locally already
-                    self._deliver(meeting_id, payload)
+            async for message in messages:
+                for payload in message.get("batch", ()):
+                    if payload.get("node") != self.node:  # ours went out locally already
+                        self._deliver(meeting_id, payload)
 
     def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
         text, count = payload["text"], 0
