@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import current_app, has_app_context
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from kernel.api import ApiError, User, iso
@@ -571,26 +572,42 @@ class Signaling:
                         self.reply(conn, "error", {"code": 500, "message": "chat failed"})
 
     async def _store_chats(self, batch: list[tuple[Connection, str]]) -> None:
-        """Store and publish a batch of chats through the meetings service, one commit."""
-        accesses: list[meetings.Access | ApiError] = []
-        for conn, _ in batch:  # reads outside the transaction, which holds SQLite's lock
+        """Store and publish a batch of chats through the meetings service: one insert, one
+        commit (a database round trip per chat costs milliseconds on a busy event loop)."""
+        items: list[tuple[Connection, meetings.Access, str]] = []
+        for conn, content in batch:  # reads outside the transaction, which holds SQLite's lock
             try:
-                accesses.append(await self.chat_access(conn))
+                items.append((conn, await self.chat_access(conn), content))
             except ApiError as exc:
-                accesses.append(exc)
+                self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+        if not items:
+            return
+        try:
+            await self._store_chats_once(items, bulk=True)
+        except IntegrityError:  # another process took the same ids (SQLite, several workers)
+            await self._store_chats_once(items, bulk=False)
+
+    async def _store_chats_once(
+        self, items: list[tuple[Connection, meetings.Access, str]], bulk: bool
+    ) -> None:
         batch_state = _ChatBatch([], [])
         token = _chat_batch.set(batch_state)
         try:
-            async with in_transaction():
-                for (conn, content), acc in zip(batch, accesses, strict=True):
-                    try:
-                        if isinstance(acc, ApiError):
-                            raise acc
-                        await meetings.send_message(acc, content)
-                    except ApiError as exc:
-                        self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+            async with in_transaction() as db:
+                if bulk:
+                    results = await meetings.send_messages([(a, c) for _, a, c in items], db)
+                else:
+                    results = []
+                    for _, acc, content in items:
+                        try:
+                            results.append(await meetings.send_message(acc, content))
+                        except ApiError as exc:
+                            results.append(exc)
+                for (conn, _, _), result in zip(items, results, strict=True):
+                    if isinstance(result, ApiError):
+                        self.reply(conn, "error", {"code": result.code, "message": result.message})
                 if batch_state.history:
-                    await SignalingMessage.bulk_create(batch_state.history)
+                    await SignalingMessage.bulk_create(batch_state.history, using_db=db)
         finally:
             _chat_batch.reset(token)
         for meeting_id, message, exclude in batch_state.outgoing:
