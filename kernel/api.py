@@ -20,6 +20,7 @@ from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
 from kernel.storage import Storage, StorageError, StorageLimitExceeded
+from kernel.websockets import deny_websocket, websocket_args, websocket_header
 
 if TYPE_CHECKING:
     from kernel.app import Platform
@@ -47,6 +48,7 @@ __all__ = [
     "body_limit",
     "current_claims",
     "current_user",
+    "deny_websocket",
     "get_platform",
     "hookimpl",
     "hookspec",
@@ -64,6 +66,8 @@ __all__ = [
     "stream_form",
     "validate_querystring",
     "validate_request",
+    "websocket_args",
+    "websocket_header",
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
-from kernel import __version__, bodies, builtin, db
+from kernel import __version__, bodies, builtin, db, websockets
 from kernel.auth.service import AuthService
 from kernel.auth.tokens import TokenService
 from kernel.errors import install_error_handlers, request_id
@@ -149,6 +149,20 @@ def create_app(
             raise PluginError(
                 f"plugin {plugin_name!r}: blueprint {blueprint.name!r}: {exc}"
             ) from exc
+
+    routes: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for plugin_name, (path, handler) in platform.plugins.collect(
+        "register_websocket_routes", websockets.check_route
+    ):
+        if path in routes:
+            raise PluginError(
+                f"plugin {plugin_name!r}: WebSocket route {path} is already served by plugin "
+                f"{owners[path]!r}"
+            )
+        routes[path], owners[path] = handler, plugin_name
+    if routes:
+        app.asgi_app = websockets.WebsocketRoutes(app, app.asgi_app, routes)  # type: ignore[method-assign]
 
     _install_request_hooks(app, settings)
     _install_lifecycle(app, platform)

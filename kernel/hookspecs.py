@@ -26,6 +26,12 @@ def register_blueprints(register: Any) -> None:
 
 
 @hookspec
+def register_websocket_routes(register: Any) -> None:
+    """Call `register(path, handler)` to serve WebSocket `path` with a raw ASGI handler
+    `async def handler(scope, receive, send)`, ahead of Quart (see kernel.websockets)."""
+
+
+@hookspec
 def register_rate_limits(register: Any) -> None:
     """Call `register(name, "10/minute")` to add a rate-limit class (config may override it)."""
 

@@ -498,14 +498,71 @@ async def messages(acc: Access, page: int, page_size: int) -> tuple[list[dict[st
 
 
 async def send_message(acc: Access, content: str) -> ChatMessage:
-    acc.require(acc.is_member, "only participants of the meeting can chat")
-    meeting = acc.meeting
-    refuse_if_closed(meeting)
-    if not (DEFAULT_SETTINGS | (meeting.settings or {}))["enable_chat"]:
-        raise ApiError(403, "chat is disabled in this meeting")
-    message = await ChatMessage.create(meeting_id=meeting.id, user_id=acc.user.id, content=content)
+    _check_chat(acc)
+    message = await ChatMessage.create(
+        meeting_id=acc.meeting.id, user_id=acc.user.id, content=content
+    )
     await publish("chat.message", **message_shape(message, acc.user))
     return message
+
+
+def _check_chat(acc: Access) -> None:
+    acc.require(acc.is_member, "only participants of the meeting can chat")
+    refuse_if_closed(acc.meeting)
+    if not (DEFAULT_SETTINGS | (acc.meeting.settings or {}))["enable_chat"]:
+        raise ApiError(403, "chat is disabled in this meeting")
+
+
+async def _new_message_ids(conn: Any, count: int) -> list[int]:
+    """`count` ids for new chat messages, taken inside the caller's transaction."""
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict(
+            "SELECT nextval(pg_get_serial_sequence('meeting_messages', 'id')) AS id "
+            "FROM generate_series(1, $1)",
+            [count],
+        )
+        return [row["id"] for row in rows]
+    # SQLite: one writer at a time; a racing writer makes the insert fail (IntegrityError).
+    rows = await conn.execute_query_dict("SELECT COALESCE(MAX(id), 0) AS top FROM meeting_messages")
+    top = int(rows[0]["top"])
+    return list(range(top + 1, top + 1 + count))
+
+
+async def send_messages(items: list[tuple[Access, str]], conn: Any) -> list[ChatMessage | ApiError]:
+    """`send_message` for many messages in one insert (the same rules, one event each), inside
+    the caller's transaction `conn`: for high chat rates (the signaling WebSocket). Each item
+    gets its message or the ApiError that refused it; a racing writer raises IntegrityError."""
+    checked: list[Access | ApiError] = []
+    for acc, _ in items:
+        try:
+            _check_chat(acc)
+            checked.append(acc)
+        except ApiError as exc:
+            checked.append(exc)
+    count = sum(isinstance(c, Access) for c in checked)
+    ids = iter(await _new_message_ids(conn, count) if count else [])
+    now = datetime.now(UTC)
+    results: list[ChatMessage | ApiError] = []
+    for acc, (_, content) in zip(checked, items, strict=True):
+        if isinstance(acc, ApiError):
+            results.append(acc)
+            continue
+        results.append(
+            ChatMessage(
+                id=next(ids),
+                meeting_id=acc.meeting.id,
+                user_id=acc.user.id,
+                content=content,
+                created_at=now,
+            )
+        )
+    messages = [m for m in results if isinstance(m, ChatMessage)]
+    if messages:
+        await ChatMessage.bulk_create(messages, using_db=conn)
+    for acc, message in zip(checked, results, strict=True):
+        if isinstance(message, ChatMessage) and isinstance(acc, Access):
+            await publish("chat.message", **message_shape(message, acc.user))
+    return results
 
 
 # -- recording (delegated to a recording plugin) ---------------------------------------------

@@ -27,6 +27,13 @@ def register_blueprints(register: Any) -> None:
 
 
 @hookimpl
+def register_websocket_routes(register: Any) -> None:
+    from plugins.signaling.routes import signaling_socket
+
+    register("/ws/signaling", signaling_socket)
+
+
+@hookimpl
 async def startup(app: Any) -> None:
     from plugins.signaling.service import Signaling
 

@@ -1,8 +1,9 @@
 """The connections of this node, grouped by room, and delivery to them.
 
-Every room message goes out on the event bus channel `signaling:room:<meeting_id>`: one
-listener per room per node hands it to the local connections it is meant for. Without Redis
-the channel is in-process; with Redis every node with a member of the room gets it.
+A room message is handed to this node's connections at once (encoded to JSON once, the same
+text queued for every receiver). With Redis it also goes out, from one publisher task per node
+(so no sender waits for Redis), on the event bus channel `signaling:room:<meeting_id>`: one
+listener per room per node hands the other nodes' messages to its local connections.
 """
 
 from __future__ import annotations
@@ -36,15 +37,22 @@ class Connection:
         self.ws = ws
         self.session_id = session_id
         self.connection_id = connection_id
+        self.user = user
         self.user_id = user.id
         self.username = user.username
         self.meeting_id = meeting_id
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        # A deque and one future to wake the sender: cheaper per message than asyncio.Queue.
+        self.queue: deque[Any] = deque()
+        self.queue_size = queue_size
+        self._wake: asyncio.Future | None = None
         self.last_received = time.monotonic()
         self.errors = 0
         self.window_start = time.monotonic()
         self.window_count = 0
         self.close_code: int | None = None
+        # The user's access to the meeting, reused for a moment (see Signaling.chat_access).
+        self.access: Any = None
+        self.access_at = 0.0
         # The task reading this socket: stopped once we closed it, since a peer that never
         # answers the close frame would otherwise keep it waiting for ever.
         self.reader: asyncio.Task | None = None
@@ -54,20 +62,25 @@ class Connection:
         """Queue a message; False when the receiver is too slow (its queue is full)."""
         if self.close_code is not None:
             return True
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.queue_size:
             return False
+        self.queue.append(text)
+        self._wake_sender()
         return True
+
+    def _wake_sender(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is queued (or at once if the queue is full)."""
         if self.close_code is not None:
             return
         self.close_code = code
-        try:
-            self.queue.put_nowait((_CLOSE, code, reason))
-        except asyncio.QueueFull:  # no room for the close marker: drop what is queued
+        if len(self.queue) < self.queue_size:
+            self.queue.append((_CLOSE, code, reason))
+            self._wake_sender()
+        else:  # no room for the close marker: drop what is queued
             self.sender.cancel()
             self.sender = asyncio.create_task(self._close_now(code, reason))
 
@@ -78,9 +91,14 @@ class Connection:
             self.reader.cancel()
 
     async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                item = await self.queue.get()
+                while not self.queue:
+                    self._wake = loop.create_future()
+                    await self._wake
+                    self._wake = None
+                item = self.queue.popleft()
                 if isinstance(item, tuple) and item and item[0] is _CLOSE:
                     await self._close_now(item[1], item[2])
                     return
@@ -97,10 +115,15 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, events: Any) -> None:
+    def __init__(self, events: Any, node: str = "") -> None:
         self.events = events
+        self.node = node
+        # Other nodes exist only through Redis: without it, local delivery is all there is.
+        self.remote = bool(getattr(events, "redis_url", None))
         self.rooms: dict[int, dict[str, Connection]] = {}
         self._listeners: dict[int, asyncio.Task] = {}
+        self._outbox: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue()
+        self._publisher: asyncio.Task | None = None
         self.received = 0
         self.delivered = 0
         self.delivered_by_room: dict[int, int] = {}
@@ -108,10 +131,14 @@ class Hub:
 
     # -- membership ----------------------------------------------------------------------
 
+    def start(self) -> None:
+        if self.remote:
+            self._publisher = asyncio.create_task(self._publish_loop(), name="signaling-out")
+
     async def add(self, conn: Connection) -> None:
         room = self.rooms.setdefault(conn.meeting_id, {})
         room[conn.session_id] = conn
-        if conn.meeting_id not in self._listeners:
+        if self.remote and conn.meeting_id not in self._listeners:
             ready = asyncio.Event()
             self._listeners[conn.meeting_id] = asyncio.create_task(
                 self._listen(conn.meeting_id, ready), name=f"room-{conn.meeting_id}"
@@ -138,6 +165,11 @@ class Hub:
         return [c for room in self.rooms.values() for c in room.values()]
 
     async def stop(self) -> None:
+        if self._publisher is not None:
+            self._outbox.put_nowait(None)  # what is queued still goes out to the other nodes
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._publisher, timeout=5)
+            self._publisher = None
         for task in self._listeners.values():
             task.cancel()
         for task in list(self._listeners.values()):
@@ -162,14 +194,44 @@ class Hub:
             "to_user": to_user,
             "to_session": to_session,
             "exclude": exclude_session,
+            "node": self.node,
         }
-        await self.events.send(f"signaling:room:{meeting_id}", payload)
+        self._deliver(meeting_id, payload)
+        if self.remote:
+            self._outbox.put_nowait((meeting_id, payload))
+
+    async def _publish_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            # Everything queued meanwhile goes too, one Redis message per room: one PUBLISH
+            # and one JSON decode per node instead of one per message.
+            rooms: dict[int, list[dict[str, Any]]] = {}
+            stopping = False
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    rooms.setdefault(item[0], []).append(item[1])
+                if self._outbox.empty() or len(rooms) > 100:
+                    break
+                item = self._outbox.get_nowait()
+            for meeting_id, payloads in rooms.items():
+                try:
+                    await self.events.send(f"signaling:room:{meeting_id}", {"batch": payloads})
+                except Exception:  # Redis away: these miss the other nodes, not the next ones
+                    log.warning(
+                        "room %s: messages to the other nodes lost", meeting_id, exc_info=True
+                    )
+            if stopping:
+                return
 
     async def _listen(self, meeting_id: int, ready: asyncio.Event) -> None:
         async with self.events.subscribe(f"signaling:room:{meeting_id}") as messages:
             ready.set()
-            async for payload in messages:
-                self._deliver(meeting_id, payload)
+            async for message in messages:
+                for payload in message.get("batch", ()):
+                    if payload.get("node") != self.node:  # ours went out locally already
+                        self._deliver(meeting_id, payload)
 
     def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
         text, count = payload["text"], 0

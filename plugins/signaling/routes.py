@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from typing import Any
 
-from quart import Blueprint, websocket
+from quart import Blueprint
 from tortoise.functions import Count
 
 from kernel.api import (
     ApiError,
+    User,
     current_user,
+    deny_websocket,
     get_platform,
     ok,
     paginate,
@@ -19,51 +23,98 @@ from kernel.api import (
     require_role,
     responds,
     validate_querystring,
+    websocket_args,
+    websocket_header,
 )
 from plugins.signaling import schemas as s
 from plugins.signaling import service
 from plugins.signaling.models import SessionStatus, SignalingMessage, SignalingSession
 
 bp = Blueprint("signaling", __name__)
+log = logging.getLogger("platform.signaling")
 
 
-def _token() -> tuple[str | None, str | None]:
+def _token(scope: dict, args: dict[str, str]) -> tuple[str | None, str | None]:
     """The access token and the subprotocol to answer with (browsers cannot set headers)."""
-    protocols = websocket.requested_subprotocols
+    protocols = scope.get("subprotocols") or []
     if len(protocols) >= 2 and protocols[0].lower() == "bearer":
         return protocols[1], "bearer"
-    header = websocket.headers.get("Authorization", "")
+    header = websocket_header(scope, "authorization") or ""
     if header.lower().startswith("bearer "):
         return header[7:].strip(), None
-    return websocket.args.get("token"), None
+    return args.get("token"), None
 
 
-@bp.websocket("/ws/signaling")
-async def signaling_socket():
-    """WebSocket 38: `?meeting_id=&token=` (or the token as header or subprotocol)."""
-    state = service.current()
+class AsgiSocket:
+    """An accepted connection as the hub uses it: `send(text)` and `close(code, reason)`."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    async def send(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _admit(scope: dict, args: dict[str, str]) -> tuple[User, int, str | None]:
+    """Who connects to which meeting; ApiError (refused before accepting) when they may not."""
     try:
-        meeting_id = int(websocket.args.get("meeting_id", ""))
+        meeting_id = int(args.get("meeting_id", ""))
     except ValueError:
         raise ApiError(422, "meeting_id: a meeting id is required") from None
-    token, subprotocol = _token()
+    token, subprotocol = _token(scope, args)
     if not token:
         raise ApiError(401, "authentication required: token=<access token>")
     user, _claims = await get_platform().auth.authenticate(token)
-    claimed = websocket.args.get("user_id")
+    claimed = args.get("user_id")
     if claimed is not None and claimed != str(user.id):
         raise ApiError(403, "user_id does not match the token")
-    await state.admit(user, meeting_id)
-    await websocket.accept(subprotocol=subprotocol)
-    ws = websocket._get_current_object()
+    await service.current().admit(user, meeting_id)
+    return user, meeting_id, subprotocol
+
+
+async def signaling_socket(scope: dict, receive: Any, send: Any) -> None:
+    """WebSocket 38: `?meeting_id=&token=` (or the token as header or subprotocol).
+
+    Served as raw ASGI ahead of Quart (kernel hook register_websocket_routes): no extra task,
+    queue or wrapper per connection and per message.
+    """
+    state = service.current()
+    args = websocket_args(scope)
+    try:
+        user, meeting_id, subprotocol = await _admit(scope, args)
+    except ApiError as exc:
+        await deny_websocket(scope, send, exc.status, exc.message, exc.code)
+        return
+    except Exception:
+        log.exception("admitting a signaling connection failed")
+        await deny_websocket(scope, send, 500, "internal server error")
+        return
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
     conn, _resumed = await state.open(
-        ws, user, meeting_id, websocket.args.get("session_id"), websocket.headers.get("User-Agent")
+        AsgiSocket(send),
+        user,
+        meeting_id,
+        args.get("session_id"),
+        websocket_header(scope, "user-agent"),
     )
     conn.reader = asyncio.current_task()
     ended_by_client = False
     try:
         while True:
-            raw = await ws.receive()
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return  # gone: nothing more can be sent (finally holds the session)
+            if kind != "websocket.receive":
+                continue  # websocket.connect
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes") or b""
             if not await state.handle(conn, raw):
                 ended_by_client = True
                 break
@@ -72,6 +123,8 @@ async def signaling_socket():
         await conn.sender  # let queued messages and the close frame go out
     except asyncio.CancelledError:
         pass
+    except Exception:  # the server's side of the socket failed: the session is held as dropped
+        log.debug("signaling socket of session %s failed", conn.session_id, exc_info=True)
     finally:
         if not ended_by_client:
             # The socket ended under us (or we closed it): hold the session for a reconnect.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import current_app, has_app_context
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from kernel.api import ApiError, User, iso
 from plugins.meetings import service as meetings
@@ -43,6 +46,29 @@ CLOSE_REPLACED = 4409
 RELAYED = ("offer", "answer", "ice-candidate")
 KNOWN = (*RELAYED, "join", "leave", "chat", "media-state", "ping", "pong")
 LIVE = (SessionStatus.CONNECTED, SessionStatus.RECONNECTING)
+# Seconds a connection reuses its meeting access for chat: removal and meeting end close the
+# socket at once (events), a settings change (chat disabled) applies within this time.
+ACCESS_TTL = 1.0
+# Seconds the connected sessions of a room (on any node) are reused to check relay targets; a
+# target not found is always looked up again, so a peer that just joined is never refused.
+PEERS_TTL = 2.0
+# Chats stored in one transaction: one commit for many messages instead of one each.
+CHAT_BATCH = 200
+_STOP = None
+
+
+@dataclass
+class _ChatBatch:
+    """While the chat writer stores a batch: its history rows (one bulk insert) and its room
+    messages, published once the batch is committed (each receiver's sender wakes once)."""
+
+    history: list[SignalingMessage]
+    outgoing: list[tuple[int, dict[str, Any], str | None]]
+
+
+_chat_batch: contextvars.ContextVar[_ChatBatch | None] = contextvars.ContextVar(
+    "signaling_chat_batch", default=None
+)
 
 
 def utcnow() -> datetime:
@@ -77,10 +103,14 @@ class Signaling:
         self.platform = platform
         self.node = platform.node
         self.config = Config.from_settings(platform.settings)
-        self.hub = Hub(platform.events)
+        self.hub = Hub(platform.events, self.node)
+        # Connected sessions of each room on any node, as last read: (monotonic time, {id: user}).
+        self._peers: dict[int, tuple[float, dict[str, int]]] = {}
         self._grace: dict[str, asyncio.Task] = {}
         self._ending: set[asyncio.Task] = set()
         self._heartbeat: asyncio.Task | None = None
+        self._chats: asyncio.Queue[tuple[Connection, str] | None] = asyncio.Queue()
+        self._chat_writer: asyncio.Task | None = None
         self._stopping = False
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -90,7 +120,9 @@ class Signaling:
         await self._reap(
             SignalingSession.filter(node=self.node, status__in=list(LIVE)), "node restarted"
         )
+        self.hub.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="signaling-heartbeat")
+        self._chat_writer = asyncio.create_task(self._write_chats(), name="signaling-chat")
 
     async def stop(self) -> None:
         # Sessions still open stay "connected" in the database: the next start of this node,
@@ -102,6 +134,11 @@ class Signaling:
             # database connection it holds.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._heartbeat, timeout=10)
+        if self._chat_writer:
+            # Chats already taken in are stored (and broadcast) before the database closes.
+            self._chats.put_nowait(_STOP)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._chat_writer, timeout=10)
         tasks = list(self._grace.values())
         for task in tasks:
             task.cancel()
@@ -285,6 +322,11 @@ class Signaling:
 
     async def heartbeat_once(self, ping: str) -> None:
         interval, now = self.config.heartbeat_interval, utcnow()
+        self._peers = {
+            mid: peers
+            for mid, peers in self._peers.items()
+            if time.monotonic() - peers[0] <= PEERS_TTL
+        }
         silent_for = time.monotonic() - 2 * interval
         for conn in self.hub.all():
             if conn.last_received < silent_for:
@@ -337,15 +379,24 @@ class Signaling:
         session_id: str | None = None,
     ) -> None:
         message = self.envelope(kind, meeting_id, sender, data)
+        batch = _chat_batch.get()
         if keep:
-            await SignalingMessage.create(
+            row = SignalingMessage(
                 meeting_id=meeting_id,
                 type=kind,
                 from_user=sender,
                 session_id=session_id or data.get("session_id"),
                 data=data,
+                created_at=utcnow(),
             )
-        await self.hub.publish(meeting_id, message, exclude_session=exclude)
+            if batch is not None:
+                batch.history.append(row)
+            else:
+                await row.save()
+        if batch is not None:
+            batch.outgoing.append((meeting_id, message, exclude))
+        else:
+            await self.hub.publish(meeting_id, message, exclude_session=exclude)
 
     def reply(self, conn: Connection, kind: str, data: Any, **extra: Any) -> None:
         message = self.envelope(kind, conn.meeting_id, None, data, **extra)
@@ -464,27 +515,114 @@ class Signaling:
             if not isinstance(content, str):
                 self.error(conn, INVALID_MESSAGE, "chat: data.content must be a string")
                 return True
-            user = await User.get(id=conn.user_id)
-            acc = await meetings.access(conn.meeting_id, user)
             if not 1 <= len(content) <= 1000 or not content.strip():
                 raise ApiError(422, "content: 1-1000 characters, not blank")
-            # Stored and published by the meetings service; on_event broadcasts it.
-            await meetings.send_message(acc, content)
+            # Stored in batches by the chat writer (one commit for many), so this socket goes
+            # on reading meanwhile; the meetings service publishes it, on_event broadcasts it.
+            self._chats.put_nowait((conn, content))
         elif kind == "media-state":
             await self._media_state(conn, data)
         return True
 
+    async def _connected_peer(self, meeting_id: int, target: str | int) -> Any:
+        """`target` (session id or user id) if connected to the room on any node, else None."""
+        for fresh in (False, True):
+            read_at, peers = self._peers.get(meeting_id, (0.0, {}))
+            if fresh or time.monotonic() - read_at > PEERS_TTL:
+                rows = await SignalingSession.filter(
+                    meeting_id=meeting_id, status=SessionStatus.CONNECTED
+                ).values_list("id", "user_id")
+                peers = dict(rows)
+                self._peers[meeting_id] = (time.monotonic(), peers)
+                fresh = True
+            known = peers if isinstance(target, str) else set(peers.values())
+            if target in known:
+                return target
+            if fresh:
+                return None
+        return None
+
+    async def chat_access(self, conn: Connection) -> meetings.Access:
+        """The connection's access to its meeting, read again after ACCESS_TTL seconds."""
+        now = time.monotonic()
+        if conn.access is None or now - conn.access_at > ACCESS_TTL:
+            conn.access = await meetings.access(conn.meeting_id, conn.user)
+            conn.access_at = now
+        return conn.access
+
+    async def _write_chats(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[tuple[Connection, str]] = []
+            item = await self._chats.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= CHAT_BATCH or self._chats.empty():
+                    break
+                item = self._chats.get_nowait()
+            if batch:
+                try:
+                    await self._store_chats(batch)
+                except Exception:
+                    log.exception("storing %d chat messages failed", len(batch))
+                    for conn, _ in batch:
+                        self.reply(conn, "error", {"code": 500, "message": "chat failed"})
+
+    async def _store_chats(self, batch: list[tuple[Connection, str]]) -> None:
+        """Store and publish a batch of chats through the meetings service: one insert, one
+        commit (a database round trip per chat costs milliseconds on a busy event loop)."""
+        items: list[tuple[Connection, meetings.Access, str]] = []
+        for conn, content in batch:  # reads outside the transaction, which holds SQLite's lock
+            try:
+                items.append((conn, await self.chat_access(conn), content))
+            except ApiError as exc:
+                self.reply(conn, "error", {"code": exc.code, "message": exc.message})
+        if not items:
+            return
+        try:
+            await self._store_chats_once(items, bulk=True)
+        except IntegrityError:  # another process took the same ids (SQLite, several workers)
+            await self._store_chats_once(items, bulk=False)
+
+    async def _store_chats_once(
+        self, items: list[tuple[Connection, meetings.Access, str]], bulk: bool
+    ) -> None:
+        batch_state = _ChatBatch([], [])
+        token = _chat_batch.set(batch_state)
+        try:
+            async with in_transaction() as db:
+                if bulk:
+                    results = await meetings.send_messages([(a, c) for _, a, c in items], db)
+                else:
+                    results = []
+                    for _, acc, content in items:
+                        try:
+                            results.append(await meetings.send_message(acc, content))
+                        except ApiError as exc:
+                            results.append(exc)
+                for (conn, _, _), result in zip(items, results, strict=True):
+                    if isinstance(result, ApiError):
+                        self.reply(conn, "error", {"code": result.code, "message": result.message})
+                if batch_state.history:
+                    await SignalingMessage.bulk_create(batch_state.history, using_db=db)
+        finally:
+            _chat_batch.reset(token)
+        for meeting_id, message, exclude in batch_state.outgoing:
+            await self.hub.publish(meeting_id, message, exclude_session=exclude)
+
     async def _relay(self, conn: Connection, kind: str, message: dict, data: dict) -> None:
         target = message.get("to")
-        session = None
-        if isinstance(target, str) and target:
-            session = await SignalingSession.get_or_none(
-                id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
-            )
-        elif isinstance(target, int) and not isinstance(target, bool):
-            session = await SignalingSession.filter(
-                user_id=target, meeting_id=conn.meeting_id, status=SessionStatus.CONNECTED
-            ).first()
+        session: Any = None
+        local = self.hub.rooms.get(conn.meeting_id, {})
+        if isinstance(target, str) and target in local:
+            session = local[target]  # connected to this node: no database lookup
+        elif type(target) is int and any(c.user_id == target for c in local.values()):
+            session = target
+        elif (isinstance(target, str) and target) or type(target) is int:
+            session = await self._connected_peer(conn.meeting_id, target)
         if session is None:
             self.error(conn, NO_SUCH_PEER, f"{kind}: 'to' names no connected peer in this room")
             return

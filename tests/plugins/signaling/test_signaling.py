@@ -13,7 +13,7 @@ from plugins.meetings.models import ChatMessage, Participant
 from plugins.signaling.hub import Connection
 from plugins.signaling.models import SignalingMessage, SignalingSession
 
-from .conftest import Room, nothing_more, receive
+from .conftest import FAST, Room, nothing_more, receive
 
 
 async def refused(room: Room, path: str) -> tuple[int, dict]:
@@ -414,3 +414,42 @@ async def test_one_user_on_several_devices(room):
             meeting_id=room.meeting_id, user_id=room.users["gus"].id
         )
         assert participant.status == "online"
+
+
+async def test_chat_batches_keep_every_message_once_with_rest_chat_between(
+    make_client, db_overrides
+):
+    # Socket chats are stored in batches with ids taken for the whole batch: REST chat (one
+    # insert at a time) in between must neither collide with them nor reorder a sender's chats.
+    async with make_client(
+        plugins={"enabled": ["meetings", "signaling"]},
+        ratelimit={"enabled": False},
+        signaling=FAST,
+        **db_overrides,
+    ) as client:
+        room = Room(client)
+        mid = await room.create()
+        await room.person("gus")
+        await client.post(f"/api/v1/meetings/{mid}/join", headers=room.headers("gus"))
+        async with room.socket("hana") as hana, room.socket("gus") as gus:
+            await receive(hana, "room-info")
+            await receive(gus, "room-info")
+            for i in range(15):
+                await hana.send(json.dumps({"type": "chat", "data": {"content": f"h{i}"}}))
+            response = await client.post(
+                f"/api/v1/meetings/{mid}/messages",
+                headers=room.headers("gus"),
+                json={"content": "rest"},
+            )
+            assert response.status_code == 201
+            for i in range(15):
+                await gus.send(json.dumps({"type": "chat", "data": {"content": f"g{i}"}}))
+            chats = [(await receive(hana, "chat", wait=5))["data"] for _ in range(31)]
+        stored = await ChatMessage.filter(meeting_id=mid).values_list("id", "content")
+        kept = await SignalingMessage.filter(meeting_id=mid, type="chat").count()
+    assert len({c["message_id"] for c in chats}) == 31
+    contents = [c["content"] for c in chats]
+    assert [c for c in contents if c.startswith("h")] == [f"h{i}" for i in range(15)]
+    assert [c for c in contents if c.startswith("g")] == [f"g{i}" for i in range(15)]
+    assert dict(stored) == {c["message_id"]: c["content"] for c in chats}
+    assert kept == 31
