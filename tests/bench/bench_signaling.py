@@ -35,12 +35,13 @@ Measured (2026-11-24, 2 vCPUs shared with five other busy agents, load average 2
 latencies swing with that load: compare us/delivery, the server CPU per delivered message):
 
   load (1,000 msg/s in)        before (ecafa9f)                  after
-  1-node chat broadcast        6.6k-16.8k deliv/s (0.13-0.34x    47.9k-49.5k deliv/s (0.96-1.00x),
-                               bare), most lost; 44.5 us/dlv     p99 14.5-152 ms; 12.9-14.8 us/dlv
-  1-node offer relay           p99 16-138 ms; 422 us/msg         p99 0.4-7 ms; 120-138 us/msg
-  2-node offer relay           p99 15.7-15.8 ms; 634 us/msg      p99 1.0-4.3 ms; 290-330 us/msg
-  2-node chat broadcast        7.3k-21.5k deliv/s, most lost     48.4k-49.6k deliv/s, p99 48-430 ms
-  bare websockets broadcast    49k deliv/s, p99 1.1-6.4 ms (and up to 470 ms when the box is busy),
+  1-node chat broadcast        6.6k-16.8k deliv/s (0.13-0.34x    47.9k-49.6k deliv/s (0.96-1.01x),
+                               bare), most lost; 44.5 us/dlv     p99 14.5-152 ms; 12.6-14.8 us/dlv
+  1-node offer relay           p99 16-138 ms; 422 us/msg         p99 0.4-7.4 ms; 120-138 us/msg
+  2-node offer relay           p99 15.7-15.8 ms; 634 us/msg      p99 1.0-4.3 ms; 290-350 us/msg
+  2-node chat broadcast        7.3k-21.5k deliv/s, most lost     46.8k-49.6k deliv/s, p99 48-510 ms;
+                               48.8 us/dlv                       19-23 us/dlv
+  bare websockets broadcast    49k deliv/s, p99 1.1-6.4 ms (up to 470 ms when the box is busy),
                                5.3-5.9 us/dlv
   2,000 idle connections       35.7 KB each (after)
 
