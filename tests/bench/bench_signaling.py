@@ -22,8 +22,9 @@ Run from anywhere:  .venv/bin/python tests/bench/bench_signaling.py [--duration 
    subprocess (every message to all other clients; a message with `to` to that client only),
    the same clients, input rate and measurement. Goals: platform/baseline delivered ratio
    >= 0.5 and p99 < 20 ms at 1,000 msg/s in.
-2. Cross-node: two `platform serve` nodes sharing a new PostgreSQL database and Redis, clients
-   alternating between them (25/25), same measurement. Goal: p99 < 30 ms.
+2. Cross-node: two `platform serve` nodes sharing a new PostgreSQL database and Redis
+   ($PLATFORM_TEST_REDIS, else redis://127.0.0.1:6379/9), clients alternating between them
+   (25/25), same measurement. Goal: p99 < 30 ms.
 3. Capacity: --connections (2,000) idle authenticated WebSocket connections to one node
    (SQLite), spread over rooms of --room-size (1,000: meetings hold at most 1,000 participants)
    and --users users (a user may have many sessions, one per connection). The server's VmRSS
