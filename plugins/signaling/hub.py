@@ -234,14 +234,22 @@ class Hub:
                         self._deliver(meeting_id, payload)
 
     def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
-        text, count = payload["text"], 0
-        for conn in list(self.rooms.get(meeting_id, {}).values()):
-            if payload.get("exclude") == conn.session_id:
-                continue
-            if payload.get("to_session") and payload["to_session"] != conn.session_id:
-                continue
-            if payload.get("to_user") is not None and payload["to_user"] != conn.user_id:
-                continue
+        room = self.rooms.get(meeting_id)
+        if not room:
+            return
+        text, exclude = payload["text"], payload.get("exclude")
+        to_session, to_user = payload.get("to_session"), payload.get("to_user")
+        if to_session:
+            conn = room.get(to_session)
+            targets = [conn] if conn is not None else []
+        else:
+            targets = [
+                c
+                for c in room.values()
+                if c.session_id != exclude and (to_user is None or c.user_id == to_user)
+            ]
+        count = 0
+        for conn in targets:
             if conn.offer(text):
                 count += 1
             else:

@@ -453,3 +453,31 @@ async def test_chat_batches_keep_every_message_once_with_rest_chat_between(
     assert [c for c in contents if c.startswith("g")] == [f"g{i}" for i in range(15)]
     assert dict(stored) == {c["message_id"]: c["content"] for c in chats}
     assert kept == 31
+
+
+async def test_a_chat_batch_that_collides_is_stored_one_by_one(room, monkeypatch):
+    # Another process took the ids this batch chose (SQLite with several workers): the batch
+    # rolls back and its chats are stored one at a time, none lost, none twice.
+    from plugins.meetings import service as meetings
+
+    mid = await room.create()
+    async with room.socket("hana") as hana:
+        await receive(hana, "room-info")
+        await hana.send(json.dumps({"type": "chat", "data": {"content": "first"}}))
+        first = (await receive(hana, "chat"))["data"]["message_id"]
+
+        async def taken_ids(conn, count):
+            return [first] * count  # already used: the insert fails
+
+        monkeypatch.setattr(meetings, "_new_message_ids", taken_ids)
+        for text in ("second", "third"):
+            await hana.send(json.dumps({"type": "chat", "data": {"content": text}}))
+        later = [(await receive(hana, "chat"))["data"] for _ in range(2)]
+        assert [c["content"] for c in later] == ["second", "third"]
+        stored = (
+            await ChatMessage.filter(meeting_id=mid)
+            .order_by("id")
+            .values_list("content", flat=True)
+        )
+        assert stored == ["first", "second", "third"]
+        assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 3
