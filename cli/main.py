@@ -107,6 +107,11 @@ def serve(
     if bool(certfile) != bool(keyfile):
         fail("TLS needs both --certfile and --keyfile")
 
+    # Where this server really listens, for plugins that connect to it (the media bot) when no
+    # request says so; env, so that `--workers N` processes see it too.
+    os.environ["PLATFORM_SERVER__HOST"], os.environ["PLATFORM_SERVER__PORT"] = host, str(port)
+    settings = load_settings()
+
     hconfig = Config()
     hconfig.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     level = logging.getLevelName(str(settings.get("log_level", "INFO")).upper())

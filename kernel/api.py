@@ -20,7 +20,13 @@ from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
 from kernel.storage import Storage, StorageError, StorageLimitExceeded
-from kernel.websockets import deny_websocket, websocket_args, websocket_header
+from kernel.websockets import (
+    current_scope,
+    deny_websocket,
+    scope_base_url,
+    websocket_args,
+    websocket_header,
+)
 
 if TYPE_CHECKING:
     from kernel.app import Platform
@@ -82,10 +88,13 @@ async def publish(name: str, **data: Any) -> Any:
 
 
 def public_url(path: str, *, websocket: bool = False) -> str:
-    """An absolute URL of this deployment for `path` (setting `public_url`, else the request's)."""
+    """An absolute URL of this deployment for `path`: setting `public_url`, else the address the
+    current request (or raw WebSocket route connection) came to."""
     base = get_platform().settings.get("public_url") or ""
     if not base and has_request_context():
         base = request.host_url
+    elif not base and (scope := current_scope.get()) is not None:
+        base = scope_base_url(scope)
     base = base.rstrip("/")
     if websocket:
         base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)

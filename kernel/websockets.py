@@ -9,6 +9,7 @@ and subprotocols from `scope` and refuses a connection with `deny_websocket`.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,21 @@ from urllib.parse import parse_qsl
 from kernel.errors import _REQUEST_ID_RE, now_iso
 
 Handler = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Any]
+# The scope of the raw WebSocket being served (for `public_url`, which has no request here);
+# tasks and events started while serving it inherit it.
+current_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "websocket_scope", default=None
+)
+
+
+def scope_base_url(scope: dict) -> str:
+    """`http(s)://host[:port]` the client used to reach this connection."""
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    host = websocket_header(scope, "host")
+    if not host and scope.get("server"):
+        server_host, server_port = scope["server"][:2]
+        host = f"{server_host}:{server_port}"
+    return f"{scheme}://{host or 'localhost'}"
 
 
 class WebsocketRoutes:
@@ -32,8 +48,12 @@ class WebsocketRoutes:
         if scope["type"] == "websocket":
             handler = self.routes.get(scope["path"])
             if handler is not None:
-                async with self.app.app_context():
-                    await handler(scope, receive, send)
+                token = current_scope.set(scope)
+                try:
+                    async with self.app.app_context():
+                        await handler(scope, receive, send)
+                finally:
+                    current_scope.reset(token)
                 return
         await self.inner(scope, receive, send)
 

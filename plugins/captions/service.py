@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import current_app, has_app_context, has_websocket_context, websocket
+from quart import current_app, has_app_context
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
@@ -235,14 +235,13 @@ class Captions:
 
 def signaling_url() -> str:
     """Where this node's bot connects: `public_url`, else the address the triggering request
-    or socket came to (events from /ws/signaling have no HTTP request), else server.host/port."""
+    or socket came to, else server.host/port (a background task with neither)."""
     url = public_url("/ws/signaling", websocket=True)
     if url.startswith(("ws://", "wss://")):
         return url
-    if has_websocket_context():
-        return websocket.host_url.rstrip("/") + "/ws/signaling"
     settings = get_platform().settings
     host, port = settings.get("server.host", "127.0.0.1"), settings.get("server.port", 8000)
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # listening on all: loopback
     return f"ws://{host}:{port}/ws/signaling"
 
 

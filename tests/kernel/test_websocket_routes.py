@@ -13,6 +13,7 @@ from kernel.api import (
     deny_websocket,
     hookimpl,
     ok,
+    public_url,
     websocket_args,
     websocket_header,
 )
@@ -38,6 +39,8 @@ async def echo(scope, receive, send):
                 await send({"type": "websocket.close", "code": 4000, "reason": "bye"})
                 return
             reply = {"echo": text, "node": node, "agent": websocket_header(scope, "User-Agent")}
+            if text == "url":  # no request context here: the connection's address serves
+                reply = {"url": public_url("/ws/echo", websocket=True)}
             await send({"type": "websocket.send", "text": json.dumps(reply)})
 
 
@@ -76,6 +79,8 @@ async def test_raw_route_is_served_with_the_app_context(make_client):
                 "node": node,
                 "agent": "probe/1",
             }
+            await ws.send("url")
+            assert json.loads(await ws.receive()) == {"url": "ws://localhost/ws/echo"}
             await ws.send("bye")
             with pytest.raises(Exception) as closed:
                 await ws.receive()
