@@ -38,6 +38,16 @@ async def call(server: Any, call_on: Any) -> tuple[Any, dict, list]:
     return meeting, host, clients
 
 
+async def start_hls(meeting: Any, host: dict) -> dict:
+    started = await meeting.http.post(
+        "/api/v1/streaming/start",
+        headers=host,
+        json={"meeting_id": meeting.meeting_id, "protocol": "hls"},
+    )
+    assert started.status_code == 201, started.text
+    return started.json()["data"]
+
+
 async def wait_for_segments(meeting: Any, playback_url: str, count: int = 2) -> str:
     """The HLS playlist once it lists `count` segments (or as it is after 20 s)."""
     playlist = ""
@@ -57,13 +67,7 @@ async def test_hls_playlist_appears_segments_decode_and_stop_ends_it(
     server = start_server(**env)
     meeting, host, clients = await call(server, call_on)
     try:
-        started = await meeting.http.post(
-            "/api/v1/streaming/start",
-            headers=host,
-            json={"meeting_id": meeting.meeting_id, "protocol": "hls"},
-        )
-        assert started.status_code == 201, started.text
-        stream = started.json()["data"]
+        stream = await start_hls(meeting, host)
         assert stream["playback_url"].endswith(f"/hls/{stream['stream_id']}/index.m3u8")
         playlist = await wait_for_segments(meeting, stream["playback_url"])
         assert playlist.count(".ts") >= 2, playlist
@@ -168,13 +172,7 @@ async def test_a_worker_produces_the_stream_the_server_serves_and_stops(
     worker = start_server(command="worker", PLATFORM_NODE_NAME="media-1", **shared)
     meeting, host, clients = await call(server, call_on)
     try:
-        started = await meeting.http.post(
-            "/api/v1/streaming/start",
-            headers=host,
-            json={"meeting_id": meeting.meeting_id, "protocol": "hls"},
-        )
-        assert started.status_code == 201, started.text
-        stream = started.json()["data"]
+        stream = await start_hls(meeting, host)
         assert f"stream {stream['stream_id']}" in worker.log.read_text()
         playlist = await wait_for_segments(meeting, stream["playback_url"])
         assert playlist.count(".ts") >= 2, playlist  # written by the worker, served by the server
