@@ -50,6 +50,11 @@ The chat p99 goals (20 ms / 30 ms) are met only when the machine is quiet: at ab
 delivery the server needs ~0.65 CPU for 49k deliveries/s, 2.3x the bare server, most of it
 hypercorn's per-frame send path and the send syscall itself.
 
+Later the same day, machine otherwise idle, 10 s windows: 1-node chat p99 26.5 ms with SQLite's
+default synchronous=FULL (an fsync per chat batch commit), 12.9 / 15.3 / 21.5 ms (p50 2.8-3.4 ms)
+with the embedded database's synchronous=NORMAL (WAL); 2-node chat (PostgreSQL) p99 36-50 ms,
+both servers at ~56% CPU plus the clients on 2 cores; relays p99 < 1 ms.
+
 The clients run in --client-procs worker processes (asyncio + websockets), answer the server's
 `ping` with `pong`, and offer no permessage-deflate unless --compression deflate.
 
