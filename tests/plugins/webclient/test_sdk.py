@@ -460,3 +460,59 @@ async def test_signaling_back_after_the_grace_gets_a_new_session_and_says_so(
     finally:
         await page.context.close()
         await proxy.stop()
+
+
+async def test_a_lost_offer_is_sent_again_and_the_call_connects(
+    browser: Any, start_server: Any, web_env: dict
+) -> None:
+    server = start_server(**web_env)
+    for name in ("lou", "lia"):
+        await account(server.url, name)
+    context = await browser.new_context(base_url=server.url, permissions=["camera", "microphone"])
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: print(f"page error: {exc}"))
+    await page.goto("/")
+    await page.evaluate(SETUP)
+    await page.evaluate(
+        """async () => {
+      const apis = [new sdk.MeetingPlatform(), new sdk.MeetingPlatform()];
+      await apis[0].login("lou", "secret-pass");
+      await apis[1].login("lia", "secret-pass");
+      const start = new Date(Date.now() + 60000);
+      const meeting = await apis[0].meetings.create({
+        title: "lossy", max_participants: 5, start_time: start.toISOString(),
+        end_time: new Date(start.getTime() + 3600000).toISOString(),
+      });
+      window.offersSent = 0;
+      const clients = [];
+      for (const api of apis) {
+        const client = api.signaling(meeting.meeting_id);
+        await client.connect();
+        clients.push(client);
+      }
+      // The caller's first offer never reaches the other side (a socket drop would do that).
+      const send = clients[0].send.bind(clients[0]);
+      clients[0].send = (type, data, to) => {
+        if (type === "offer" && ++offersSent === 1) return;
+        send(type, data, to);
+      };
+      const streams = [];
+      for (const _ of clients) {
+        streams.push(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
+      }
+      window.meshes = clients.map(
+        (client, i) => new sdk.MeshCall(client, { localStream: streams[i], connectTimeout: 1500 }),
+      );
+      const callee = { session_id: clients[1].sessionId, user_id: apis[1].user.user_id,
+                       username: "lia" };
+      meshes[0].call(callee);
+    }"""
+    )
+    await page.wait_for_function(
+        """() => meshes.every((m) => m.peers.size === 1 &&
+             [...m.peers.values()].every((p) => p.pc.connectionState === "connected"))""",
+        polling=200,
+        timeout=30_000,
+    )
+    assert await page.evaluate("() => offersSent") >= 2  # the first was lost, then sent again
+    await context.close()

@@ -460,12 +460,16 @@ export class SignalingClient extends EventTarget {
  * never answer offers, so the call never offers to them and is always polite with them.
  */
 export class MeshCall extends EventTarget {
-  constructor(signaling, { localStream = null, iceServers = null, receiveOnly = (p) => p.username === "media-bot" } = {}) {
+  constructor(
+    signaling,
+    { localStream = null, iceServers = null, receiveOnly = (p) => p.username === "media-bot", connectTimeout = 8000 } = {},
+  ) {
     super();
     this.signaling = signaling;
     this.localStream = localStream;
     this.iceServers = iceServers;
     this.receiveOnly = receiveOnly;
+    this.connectTimeout = connectTimeout; // ms before a connection that is not up is nudged
     this.peers = new Map();
     this.users = new Map(); // session id -> {user_id, username}
     this._session = null; // our session id when the peers were made
@@ -551,7 +555,24 @@ export class MeshCall extends EventTarget {
       this._emit("state", { sessionId, state: pc.connectionState });
     };
     if (this.localStream) for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
+    this._watch(peer);
     return peer;
+  }
+
+  /** Nudge a connection that is not up after connectTimeout: an offer that got no answer (lost
+   * around a reconnect) is sent again; a stable but unconnected pair restarts ICE (impolite side). */
+  _watch(peer) {
+    clearTimeout(peer.watchdog);
+    peer.watchdog = setTimeout(() => {
+      const pc = peer.pc;
+      if (this.peers.get(peer.sessionId) !== peer || pc.connectionState === "connected") return;
+      if (pc.signalingState === "have-local-offer" && pc.localDescription) {
+        this.signaling.send("offer", { type: "offer", sdp: pc.localDescription.sdp }, peer.sessionId);
+      } else if (pc.signalingState === "stable" && !peer.polite) {
+        pc.restartIce();
+      }
+      this._watch(peer);
+    }, this.connectTimeout);
   }
 
   async _description(message) {
@@ -599,6 +620,7 @@ export class MeshCall extends EventTarget {
     this.users.delete(sessionId);
     if (!peer) return;
     this.peers.delete(sessionId);
+    clearTimeout(peer.watchdog);
     peer.pc.close();
     this._emit("peer-left", { sessionId, userId: peer.userId });
   }
