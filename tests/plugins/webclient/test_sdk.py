@@ -500,9 +500,12 @@ async def test_a_lost_offer_is_sent_again_and_the_call_connects(
       for (const _ of clients) {
         streams.push(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
       }
-      window.meshes = clients.map(
-        (client, i) => new sdk.MeshCall(client, { localStream: streams[i], connectTimeout: 1500 }),
-      );
+      // Only the caller offers (the callee treats it as receive-only): its lost first offer
+      // can only be made good by the caller's watchdog.
+      window.meshes = [
+        new sdk.MeshCall(clients[0], { localStream: streams[0], connectTimeout: 1500 }),
+        new sdk.MeshCall(clients[1], { localStream: streams[1], receiveOnly: () => true }),
+      ];
       const callee = { session_id: clients[1].sessionId, user_id: apis[1].user.user_id,
                        username: "lia" };
       meshes[0].call(callee);
