@@ -89,12 +89,18 @@ async def publish(name: str, **data: Any) -> Any:
 
 def public_url(path: str, *, websocket: bool = False) -> str:
     """An absolute URL of this deployment for `path`: setting `public_url`, else the address the
-    current request (or raw WebSocket route connection) came to."""
-    base = get_platform().settings.get("public_url") or ""
+    current request (or raw WebSocket route connection) came to, else where this server listens
+    (`server.host`/`server.port`, which `platform serve` sets; loopback when it binds all)."""
+    settings = get_platform().settings
+    base = settings.get("public_url") or ""
     if not base and has_request_context():
         base = request.host_url
     elif not base and (scope := current_scope.get()) is not None:
         base = scope_base_url(scope)
+    elif not base:
+        host = str(settings.get("server.host", "127.0.0.1"))
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        base = f"http://{host}:{settings.get('server.port', 8000)}"
     base = base.rstrip("/")
     if websocket:
         base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)

@@ -448,7 +448,12 @@ class MeshClient:
         self.pcs: list[RTCPeerConnection] = []
         self.offers = 0
         self.joined = asyncio.Event()
+        self.session_id: str | None = None
         self.task: asyncio.Task | None = None
+
+    def tracks(self) -> list[MediaStreamTrack]:
+        """What this device sends to each peer (override for other media)."""
+        return [ToneTrack(self.tone), PatternTrack(self.colour)]
 
     async def start(self) -> None:
         self.ws = await websockets.connect(self.url)
@@ -460,6 +465,7 @@ class MeshClient:
             async for raw in self.ws:
                 message = json.loads(raw)
                 if message["type"] == "room-info":
+                    self.session_id = message["data"]["session_id"]
                     self.joined.set()
                 elif message["type"] == "ping":
                     await self.ws.send(json.dumps({"type": "pong"}))
@@ -471,8 +477,8 @@ class MeshClient:
         pc = RTCPeerConnection()
         self.pcs.append(pc)
         await pc.setRemoteDescription(RTCSessionDescription(**message["data"]))
-        pc.addTrack(ToneTrack(self.tone))
-        pc.addTrack(PatternTrack(self.colour))
+        for track in self.tracks():
+            pc.addTrack(track)
         await pc.setLocalDescription(await pc.createAnswer())
         answer = {"type": "answer", "sdp": pc.localDescription.sdp}
         await self.ws.send(

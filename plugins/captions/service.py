@@ -197,7 +197,9 @@ class Captions:
             room = RoomCaptions(meeting_id, recognizer, meeting.started_at or datetime.now(UTC))
             try:
                 acc = await meetings.access(meeting_id, await host_of(meeting))
-                room.bot = await webrtc.bots().acquire(acc, signaling_url())
+                room.bot = await webrtc.bots().acquire(
+                    acc, public_url("/ws/signaling", websocket=True)
+                )
             except Exception as exc:
                 log.warning("captions of meeting %s: no media bot: %s", meeting_id, exc)
                 await unclaim(meeting_id, node)
@@ -231,18 +233,6 @@ class Captions:
             await self.leave(meeting_id)
         elif here:
             await self.ensure(meeting_id)
-
-
-def signaling_url() -> str:
-    """Where this node's bot connects: `public_url`, else the address the triggering request
-    or socket came to, else server.host/port (a background task with neither)."""
-    url = public_url("/ws/signaling", websocket=True)
-    if url.startswith(("ws://", "wss://")):
-        return url
-    settings = get_platform().settings
-    host, port = settings.get("server.host", "127.0.0.1"), settings.get("server.port", 8000)
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # listening on all: loopback
-    return f"ws://{host}:{port}/ws/signaling"
 
 
 async def wanted(meeting: Meeting) -> bool:

@@ -135,15 +135,18 @@ async def _watch(recording_id: int, recorder: MeetingRecorder) -> None:
         await Recording.filter(id=recording_id, status=RecordingStatus.RECORDING).update(
             heartbeat_at=now()
         )
-        if not recorder.first_media.is_set() and asyncio.get_running_loop().time() > deadline:
+        interval = setting("stale_after", 30) / 4
+        if recorder.first_media.is_set():
+            await asyncio.sleep(interval)
+            continue
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
             recording = await Recording.get(id=recording_id)
             await _release(recording)
             await _fail(recording, f"no media arrived from any participant within {timeout:g} s")
             return
-        interval = setting("stale_after", 30) / 4
-        if not recorder.first_media.is_set():
-            interval = min(interval, 0.25)  # notice the deadline promptly
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):  # media, the deadline or the next heartbeat
+            await asyncio.wait_for(recorder.first_media.wait(), min(interval, remaining))
 
 
 async def _release(recording: Recording) -> list[dict[str, Any]]:

@@ -4,13 +4,13 @@ a second participant reading the captions over signaling, then the stored transc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import websockets
-from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from tests.conftest import MeshClient
 
 from .speech_track import SpeechTrack
 
@@ -19,46 +19,11 @@ PLUGINS = json.dumps(
 )
 
 
-class Speaker:
+class Speaker(MeshClient):
     """A participant's device whose microphone says "hello world" (answers the bot's offer)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.pcs: list[RTCPeerConnection] = []
-        self.joined = asyncio.Event()
-
-    async def start(self) -> None:
-        self.ws = await websockets.connect(self.url)
-        self.task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.joined.wait(), 10)
-
-    async def _run(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self.ws:
-                message = json.loads(raw)
-                if message["type"] == "room-info":
-                    self.session_id = message["data"]["session_id"]
-                    self.joined.set()
-                elif message["type"] == "ping":
-                    await self.ws.send(json.dumps({"type": "pong"}))
-                elif message["type"] == "offer":
-                    pc = RTCPeerConnection()
-                    self.pcs.append(pc)
-                    await pc.setRemoteDescription(RTCSessionDescription(**message["data"]))
-                    pc.addTrack(SpeechTrack(repeat=3, silence=1.5))
-                    await pc.setLocalDescription(await pc.createAnswer())
-                    answer = {"type": "answer", "sdp": pc.localDescription.sdp}
-                    reply = {"type": "answer", "to": message["from_session"], "data": answer}
-                    await self.ws.send(json.dumps(reply))
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        for pc in self.pcs:
-            await pc.close()
+    def tracks(self) -> list[Any]:
+        return [SpeechTrack(repeat=3, silence=1.5)]
 
 
 async def final_caption(ws: Any, seen: list[dict], wait: float = 60) -> dict:
@@ -104,7 +69,7 @@ async def test_captions_of_a_speaking_participant_reach_the_room_and_the_transcr
     listener = await websockets.connect(
         f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['gus']}"
     )
-    speaker = Speaker(f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['hana']}")
+    speaker = Speaker(signaling, meeting_id, meeting.tokens["hana"], 0.0, (0, 0, 0))
     try:
         await speaker.start()  # hana comes online: the media bot joins and captions her
         final = await final_caption(listener, seen)
