@@ -21,9 +21,12 @@ from kernel.ratelimit import rate_limit
 from kernel.schemas import Out, PageQuery, Query, Schema, optional_body, paginate, responds
 from kernel.storage import Storage, StorageError, StorageLimitExceeded
 from kernel.websockets import (
+    WebsocketOut,
+    accept_websocket,
     current_scope,
     deny_websocket,
     scope_base_url,
+    text_frame,
     websocket_args,
     websocket_header,
 )
@@ -51,6 +54,8 @@ __all__ = [
     "StorageLimitExceeded",
     "User",
     "UserStatus",
+    "WebsocketOut",
+    "accept_websocket",
     "body_limit",
     "current_claims",
     "current_user",
@@ -70,6 +75,7 @@ __all__ = [
     "require_role",
     "responds",
     "stream_form",
+    "text_frame",
     "validate_querystring",
     "validate_request",
     "websocket_args",

@@ -4,13 +4,15 @@ A Quart WebSocket route costs an extra task and queue per connection and several
 message; a route that carries many small messages (signaling) can talk ASGI directly instead.
 Its handler `async def handler(scope, receive, send)` runs inside the app context (settings,
 `get_platform()`, the database) but with no request context: it reads the query string, headers
-and subprotocols from `scope` and refuses a connection with `deny_websocket`.
+and subprotocols from `scope`, refuses a connection with `deny_websocket` and accepts one with
+`accept_websocket`, whose `WebsocketOut` can write ready-made frames straight to the socket.
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -119,3 +121,94 @@ async def deny_websocket(
         }
     )
     await send({"type": "websocket.http.response.body", "body": data})
+
+
+def text_frame(text: str) -> bytes:
+    """`text` as one unfragmented, unmasked WebSocket text frame (RFC 6455 5.2), as a server
+    sends it: built once, the same bytes serve every receiver of a broadcast."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + data
+
+
+class WebsocketOut:
+    """The sending side of an accepted raw WebSocket (see `accept_websocket`).
+
+    `send_text` and `close` always work (ASGI messages). When `direct`, `write` also takes
+    ready-made frames (`text_frame`) and hands them to the connection's transport at once:
+    several frames in one system call, and none of the server's per-message layers (ASGI
+    message, wsproto frame, lock and drain), which cost more than the write itself.
+    """
+
+    __slots__ = ("_send", "_transport")
+
+    def __init__(self, send: Any, transport: Any = None) -> None:
+        self._send = send
+        self._transport = transport
+
+    @property
+    def direct(self) -> bool:
+        return self._transport is not None
+
+    def write(self, frames: bytes) -> int:
+        """Queue whole frames on the socket without waiting; the bytes still unsent after it
+        (a receiver that reads too slowly makes this grow: the caller decides when to drop it)."""
+        transport = self._transport
+        if transport.is_closing():
+            return 0
+        transport.write(frames)
+        return transport.get_write_buffer_size()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes and all (the server then reports a disconnect)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+
+async def accept_websocket(
+    send: Any, subprotocol: str | None = None, *, compression: bool = False
+) -> WebsocketOut:
+    """Accept a raw WebSocket. Without `compression`, a client's permessage-deflate offer is
+    declined (hypercorn would otherwise always take it: some 250 KB of zlib state per connection
+    and a compression per message, little gain on small messages), which also lets frames be
+    written directly (`WebsocketOut.direct`) when the server is hypercorn over HTTP/1.1."""
+    stream, transport = _hypercorn_parts(send)
+    if stream is not None and not compression:
+        stream.handshake.extensions = None
+    if stream is None or stream.handshake.extensions:
+        transport = None  # negotiated extensions transform frames: only the server may write
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    return WebsocketOut(send, transport)
+
+
+def _hypercorn_parts(send: Any) -> tuple[Any, Any]:
+    """hypercorn's WebSocket stream behind an ASGI `send`, and the TCP transport under it when
+    that is an HTTP/1.1 connection of its asyncio worker; (None, None) for any other server.
+    hypercorn is pinned to a minor version; tests/kernel/test_websocket_routes.py checks that
+    this still finds both."""
+    try:
+        from hypercorn.asyncio.tcp_server import TCPServer
+        from hypercorn.protocol.h11 import H11Protocol
+        from hypercorn.protocol.ws_stream import WSStream
+    except ImportError:
+        return None, None
+    stream = getattr(send, "__self__", None)
+    if not isinstance(stream, WSStream) or not hasattr(stream, "handshake"):
+        return None, None
+    protocol = getattr(stream.send, "__self__", None)
+    server = getattr(getattr(protocol, "send", None), "__self__", None)
+    if not isinstance(protocol, H11Protocol) or not isinstance(server, TCPServer):
+        return stream, None
+    return stream, server.writer.transport

@@ -16,6 +16,8 @@ import time
 from collections import deque
 from typing import Any
 
+from kernel.api import text_frame
+
 log = logging.getLogger("platform.signaling")
 
 CLOSE_SLOW_CONSUMER = 1013
@@ -23,7 +25,14 @@ _CLOSE = object()
 
 
 class Connection:
-    """One accepted WebSocket: a bounded send queue drained by its own sender task."""
+    """One accepted WebSocket, sent to without ever making the room wait for it.
+
+    A socket that takes ready-made frames (`ws.direct`, see kernel.websockets.accept_websocket)
+    collects what is offered during one event-loop turn and writes it in one go at the end of
+    the turn; a receiver with more than `buffer_bytes` unsent is dropped. Any other socket gets
+    a bounded queue drained by its own sender task; one with `queue_size` messages waiting is
+    dropped.
+    """
 
     def __init__(
         self,
@@ -33,6 +42,7 @@ class Connection:
         user: Any,
         meeting_id: int,
         queue_size: int,
+        buffer_bytes: int = 1 << 20,
     ) -> None:
         self.ws = ws
         self.session_id = session_id
@@ -41,9 +51,12 @@ class Connection:
         self.user_id = user.id
         self.username = user.username
         self.meeting_id = meeting_id
+        self.direct = bool(getattr(ws, "direct", False))
         # A deque and one future to wake the sender: cheaper per message than asyncio.Queue.
         self.queue: deque[Any] = deque()
         self.queue_size = queue_size
+        self.buffer_bytes = buffer_bytes
+        self.pending: list[bytes] = []  # direct: frames of this loop turn
         self._wake: asyncio.Future | None = None
         self.last_received = time.monotonic()
         self.errors = 0
@@ -56,17 +69,43 @@ class Connection:
         # The task reading this socket: stopped once we closed it, since a peer that never
         # answers the close frame would otherwise keep it waiting for ever.
         self.reader: asyncio.Task | None = None
-        self.sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{session_id}")
+        # What still has to go out (the sender, or the closing handshake of a direct socket).
+        self.sender: asyncio.Task | None = None
+        if not self.direct:
+            self.sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{session_id}")
 
-    def offer(self, text: str) -> bool:
-        """Queue a message; False when the receiver is too slow (its queue is full)."""
+    def offer(self, text: str, frame: bytes | None = None) -> bool:
+        """Queue a message (`frame`: the same as a ready-made frame); False when the receiver
+        is too slow."""
         if self.close_code is not None:
+            return True
+        if self.direct:
+            if not self.pending:
+                asyncio.get_running_loop().call_soon(self._flush)
+            self.pending.append(frame or text_frame(text))
             return True
         if len(self.queue) >= self.queue_size:
             return False
         self.queue.append(text)
         self._wake_sender()
         return True
+
+    def _flush(self) -> bool:
+        if not self.pending:
+            return True
+        frames = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        self.pending.clear()
+        try:
+            unsent = self.ws.write(frames)
+        except Exception:  # the socket is gone: the receive side notices and cleans up
+            log.debug("send to session %s failed", self.session_id, exc_info=True)
+            return True
+        if unsent <= self.buffer_bytes:
+            return True
+        log.warning("session %s cannot keep up (%d bytes unsent): dropped", self.session_id, unsent)
+        self.close_code = CLOSE_SLOW_CONSUMER
+        self.ws.abort()  # a close frame would only queue behind what it cannot read
+        return False
 
     def _wake_sender(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -75,6 +114,11 @@ class Connection:
     def close(self, code: int, reason: str) -> None:
         """Close after what is queued (or at once if the queue is full)."""
         if self.close_code is not None:
+            return
+        if self.direct:
+            if self._flush():  # else it was too slow and is dropped already
+                self.close_code = code
+                self.sender = asyncio.create_task(self._close_now(code, reason))
             return
         self.close_code = code
         if len(self.queue) < self.queue_size:
@@ -102,16 +146,26 @@ class Connection:
                 if isinstance(item, tuple) and item and item[0] is _CLOSE:
                     await self._close_now(item[1], item[2])
                     return
-                await self.ws.send(item)
+                await self.ws.send_text(item)
         except asyncio.CancelledError:
             raise
         except Exception:  # the socket is gone: the receive side notices and cleans up
             log.debug("send to session %s failed", self.session_id, exc_info=True)
 
+    async def finished(self) -> None:
+        """Wait until what is queued, and the close frame if closing, went out."""
+        if self.direct:
+            self._flush()
+        if self.sender is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sender
+
     async def stop(self) -> None:
-        self.sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.sender
+        self.pending.clear()
+        if self.sender is not None:
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sender
 
 
 class Hub:
@@ -249,8 +303,9 @@ class Hub:
                 if c.session_id != exclude and (to_user is None or c.user_id == to_user)
             ]
         count = 0
+        frame = text_frame(text) if any(c.direct for c in targets) else None
         for conn in targets:
-            if conn.offer(text):
+            if conn.offer(text, frame):
                 count += 1
             else:
                 log.warning("session %s cannot keep up: dropped", conn.session_id)

@@ -13,6 +13,7 @@ from tortoise.functions import Count
 from kernel.api import (
     ApiError,
     User,
+    accept_websocket,
     current_user,
     deny_websocket,
     get_platform,
@@ -43,21 +44,6 @@ def _token(scope: dict, args: dict[str, str]) -> tuple[str | None, str | None]:
     if header.lower().startswith("bearer "):
         return header[7:].strip(), None
     return args.get("token"), None
-
-
-class AsgiSocket:
-    """An accepted connection as the hub uses it: `send(text)` and `close(code, reason)`."""
-
-    __slots__ = ("_send",)
-
-    def __init__(self, send: Any) -> None:
-        self._send = send
-
-    async def send(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
-
-    async def close(self, code: int, reason: str = "") -> None:
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _admit(scope: dict, args: dict[str, str]) -> tuple[User, int, str | None]:
@@ -94,9 +80,9 @@ async def signaling_socket(scope: dict, receive: Any, send: Any) -> None:
         log.exception("admitting a signaling connection failed")
         await deny_websocket(scope, send, 500, "internal server error")
         return
-    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    ws = await accept_websocket(send, subprotocol, compression=state.config.compression)
     conn, _resumed = await state.open(
-        AsgiSocket(send),
+        ws,
         user,
         meeting_id,
         args.get("session_id"),
@@ -120,7 +106,7 @@ async def signaling_socket(scope: dict, receive: Any, send: Any) -> None:
                 break
             if conn.close_code is not None:
                 break
-        await conn.sender  # let queued messages and the close frame go out
+        await conn.finished()  # let queued messages and the close frame go out
     except asyncio.CancelledError:
         pass
     except Exception:  # the server's side of the socket failed: the session is held as dropped

@@ -83,6 +83,8 @@ class Config:
     max_messages_per_second: int = 50
     max_errors: int = 10
     send_queue_size: int = 256
+    send_buffer_bytes: int = 1 << 20
+    compression: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> Config:
@@ -205,7 +207,13 @@ class Signaling:
                 last_seen=now,
             )
         conn = Connection(
-            ws, session_id, connection_id, user, meeting_id, self.config.send_queue_size
+            ws,
+            session_id,
+            connection_id,
+            user,
+            meeting_id,
+            self.config.send_queue_size,
+            self.config.send_buffer_bytes,
         )
         await self.hub.add(conn)
         await self.send_room_info(conn, resumed)

@@ -9,6 +9,7 @@ import json
 import pytest
 from quart.testing import WebsocketResponseError
 
+from kernel.api import text_frame
 from plugins.meetings.models import ChatMessage, Participant
 from plugins.signaling.hub import Connection
 from plugins.signaling.models import SignalingMessage, SignalingSession
@@ -307,7 +308,7 @@ class StuckSocket:
     def __init__(self) -> None:
         self.closed: list[int] = []
 
-    async def send(self, text: str) -> None:
+    async def send_text(self, text: str) -> None:
         await asyncio.Event().wait()
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -320,7 +321,7 @@ async def test_a_slow_receiver_is_dropped_without_stalling_the_room(room):
     hub = room.client.app.extensions["signaling"].hub
     stuck = Connection(StuckSocket(), "stuck", "c1", user, mid, queue_size=3)
     healthy_socket = StuckSocket()
-    healthy_socket.send = lambda text: asyncio.sleep(0)
+    healthy_socket.send_text = lambda text: asyncio.sleep(0)
     healthy = Connection(healthy_socket, "fine", "c2", user, mid, queue_size=3)
     await hub.add(stuck)
     await hub.add(healthy)
@@ -334,6 +335,54 @@ async def test_a_slow_receiver_is_dropped_without_stalling_the_room(room):
     await hub.remove(healthy)
     await stuck.stop()
     await healthy.stop()
+
+
+class FrameSocket:
+    """A socket taking ready-made frames (as hypercorn's does through accept_websocket)."""
+
+    direct = True
+
+    def __init__(self, unsent: int = 0) -> None:
+        self.writes: list[bytes] = []
+        self.unsent = unsent
+        self.aborted = False
+
+    def write(self, frames: bytes) -> int:
+        self.writes.append(frames)
+        return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    async def close(self, code: int, reason: str = "") -> None:
+        pass
+
+
+async def test_what_one_loop_turn_offers_goes_out_in_one_write(room):
+    mid = await room.create()
+    user = room.users["hana"]
+    hub = room.client.app.extensions["signaling"].hub
+    fast, stuck = FrameSocket(), FrameSocket(unsent=2_000_000)
+    conns = [
+        Connection(ws, name, name, user, mid, 3, 1 << 20)
+        for ws, name in ((fast, "f"), (stuck, "s"))
+    ]
+    for conn in conns:
+        await hub.add(conn)
+    for i in range(5):  # more than the queue size (3) of the task-per-socket path
+        hub._deliver(mid, {"text": f"message {i}"})
+    assert fast.writes == []  # nothing yet: the writes wait for the end of this turn
+    await asyncio.sleep(0)
+    expected = b"".join(text_frame(f"message {i}") for i in range(5))
+    assert fast.writes == [expected] and not fast.aborted and conns[0].close_code is None
+    # 2 MB unsent after its write: dropped at once, without a close frame queued behind them.
+    assert stuck.aborted and conns[1].close_code == 1013
+    hub._deliver(mid, {"text": "later"})
+    await asyncio.sleep(0)
+    assert len(stuck.writes) == 1 and fast.writes[-1] == text_frame("later")
+    for conn in conns:
+        await hub.remove(conn)
+        await conn.stop()
 
 
 async def test_rest_views_of_sessions_history_and_stats(room):
