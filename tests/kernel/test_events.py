@@ -129,3 +129,83 @@ async def test_deployments_on_other_redis_databases_do_not_hear_each_other(redis
             await bus.stop()
     assert [e.name for e in on_ours.events] == ["meeting.ended"]
     assert on_theirs.events == []
+
+
+async def test_a_burst_reaches_other_nodes_in_order_with_channel_messages(redis_url):
+    # Nothing waits for Redis: a burst goes out in one pipeline, events batched together,
+    # and the other node still sees events and channel messages in the order they were made.
+    on_b = Recorder("b")
+    node_a = EventBus(hook_with(), "node-a", redis_url)
+    node_b = EventBus(hook_with(on_b), "node-b", redis_url)
+    await node_a.start()
+    await node_b.start()
+    seen: list = []
+    subscribed = asyncio.Event()
+
+    async def listen():
+        async with node_b.subscribe("room:7") as messages:
+            subscribed.set()
+            async for message in messages:
+                seen.append(("channel", message["n"], len(on_b.events)))
+                if message["n"] == 2:
+                    return
+
+    task = asyncio.create_task(listen())
+    try:
+        await asyncio.wait_for(subscribed.wait(), timeout=5)
+        for n in range(50):
+            await node_a.publish("chat.message", n=n)
+        await node_a.send("room:7", {"n": 1})
+        for n in range(50, 60):
+            await node_a.publish("chat.message", n=n)
+        await node_a.send("room:7", {"n": 2})
+        await asyncio.wait_for(task, timeout=5)
+        while len(on_b.events) < 60:
+            on_b.arrived.clear()
+            await asyncio.wait_for(on_b.arrived.wait(), timeout=5)
+    finally:
+        await node_a.stop()
+        await node_b.stop()
+    assert [e.data["n"] for e in on_b.events] == list(range(60))
+    # The channel message sent after event 49 arrived after it (events run in one listener,
+    # channels in another: "after" means at least the events published before it).
+    assert seen[0][:2] == ("channel", 1) and seen[1][:2] == ("channel", 2)
+
+
+async def test_stop_sends_what_is_queued(redis_url):
+    on_b = Recorder("b")
+    node_a = EventBus(hook_with(), "node-a", redis_url)
+    node_b = EventBus(hook_with(on_b), "node-b", redis_url)
+    await node_a.start()
+    await node_b.start()
+    try:
+        for n in range(20):
+            await node_a.publish("meeting.updated", n=n)
+        await node_a.stop()  # at once: the publisher has not run yet
+        while len(on_b.events) < 20:
+            on_b.arrived.clear()
+            await asyncio.wait_for(on_b.arrived.wait(), timeout=5)
+    finally:
+        await node_b.stop()
+    assert [e.data["n"] for e in on_b.events] == list(range(20))
+
+
+async def test_a_malformed_batch_is_ignored_and_the_next_event_still_arrives(redis_url):
+    import redis.asyncio as aioredis
+
+    on_b = Recorder("b")
+    node_b = EventBus(hook_with(on_b), "node-b", redis_url)
+    await node_b.start()
+    raw = aioredis.from_url(redis_url)
+    try:
+        await raw.publish(node_b.events_channel, '{"batch": [{"name": "x"}]}')
+        await raw.publish(node_b.events_channel, "not json")
+        node_a = EventBus(hook_with(), "node-a", redis_url)
+        await node_a.start()
+        await node_a.publish("meeting.ended", meeting_id=3)
+        await node_a.stop()
+        await asyncio.wait_for(on_b.arrived.wait(), timeout=5)
+    finally:
+        await raw.aclose()
+        await node_b.stop()
+    assert [e.name for e in on_b.events] == ["meeting.ended"]
