@@ -145,7 +145,11 @@ async def iter_body(*, limit: int, field: str = "body") -> AsyncIterator[bytes]:
     body = aiter(request.body)
     while True:
         try:
-            chunk = await asyncio.wait_for(anext(body), timeout)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as a
+            # chunk does, and a request cancelled because its client left then waits
+            # BODY_TIMEOUT for a body that never comes (its partial upload kept meanwhile).
+            async with asyncio.timeout(timeout):
+                chunk = await anext(body)
         except StopAsyncIteration:
             return
         except TimeoutError:

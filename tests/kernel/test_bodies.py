@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart import Blueprint, request
 
-from kernel.api import body_limit, get_platform, hookimpl, ok, stream_form
+from kernel.api import body_limit, get_platform, hookimpl, iter_body, ok, stream_form
 from kernel.bodies import HIGH_WATER, StreamedBody
 
 ROUTE_LIMIT = 8 * 1024 * 1024
@@ -140,3 +140,23 @@ async def test_a_reader_awaiting_the_whole_body_is_never_held_back() -> None:
         await asyncio.wait_for(body.wait_for_room(), 1)
     body.set_complete()
     assert len(await awaiting) == 3 * HIGH_WATER
+
+
+async def test_a_reader_cancelled_as_a_chunk_arrives_stops_reading(make_client: Any) -> None:
+    # Quart cancels the handler when the client goes; if the last chunk arrives in the same
+    # event-loop turn, the cancellation must still win (asyncio.wait_for on Python 3.11 lost
+    # it, and the handler then waited BODY_TIMEOUT for more, its partial upload kept).
+    async with make_client() as client, client.app.test_request_context("/t", method="POST"):
+        body = request.body = StreamedBody(None, None)  # a body still arriving
+        got: list[bytes] = []
+
+        async def read() -> None:
+            async for chunk in iter_body(limit=1 << 20):
+                got.append(chunk)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.01)  # waiting for the first chunk
+        body.append(b"first")
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(reader, 2)
