@@ -55,6 +55,28 @@ default synchronous=FULL (an fsync per chat batch commit), 12.9 / 15.3 / 21.5 ms
 with the embedded database's synchronous=NORMAL (WAL); 2-node chat (PostgreSQL) p99 36-50 ms,
 both servers at ~56% CPU plus the clients on 2 cores; relays p99 < 1 ms.
 
+Session 5 (2026-11-24) ran on a slower machine: a 10M-iteration Python loop takes 1.44 s, and the
+bare server needs 11.8-13.7 us per delivery where it needed 5.3-5.9 before; its own chat-rate p99
+was 237-1150 ms at 1,000 msg/s. py-spy put 85% of the platform's event loop in the per-message
+send path (ASGI message, wsproto frame, lock, drain, one send() per delivery) and, across nodes,
+16-24% in a Redis PUBLISH awaited per chat event inside the chat transaction. Since then frames
+are built once and written straight to the socket, a loop turn's frames in one write
+(kernel.websockets.accept_websocket), and events reach Redis from one pipelined publisher:
+
+  load (1,000 msg/s in)        before (452ca00)                  after (this machine, 3 runs)
+  1-node chat broadcast        27.9-32.6 us/dlv, 29-35k deliv/s  12.6-15.5 us/dlv, 49k deliv/s,
+                               (falls behind: most lost)         p99 33.6-74 ms (bare: 237-1150)
+  2-node chat broadcast        39.5 us/dlv, 31k deliv/s, lost    13.0-18.5 us/dlv, 49k deliv/s,
+                                                                 p99 99-330 ms
+  relays                       p99 1.4 / 3.0 ms                  p99 1.1-1.7 / 2.9-3.3 ms
+  2,000 idle connections       (35.7 KB)                         33.5-34.1 KB each
+  browser-like (deflate offer) ~260 KB each                      55-60 KB each (declined)
+
+At --rate 430 (about this machine's share of the 1,000 msg/s goal on the earlier one) the bare
+server's p99 is 3.1 ms and the platform's 22.6 ms (1 node) / 40.3 ms (2 nodes): what is left is
+the chat batch's database round trips (5 per batch on SQLite, ~6 on PostgreSQL), each waiting
+for a busy event loop, and tortoise's per-row work.
+
 The clients run in --client-procs worker processes (asyncio + websockets), answer the server's
 `ping` with `pong`, and offer no permessage-deflate unless --compression deflate.
 
