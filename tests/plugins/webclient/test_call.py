@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,15 @@ async def test_two_people_see_hear_and_chat_then_one_leaves(
 
     # Each sees the other's camera (Chromium's fake device) playing. Known flake, root cause not
     # found yet: after many other tests in one run, the first join now and then shows no remote
-    # video (no console error either). The pages' state is printed and Bob rejoins once, as a
-    # user would; the call must then work.
+    # video (no console error either). The pages' state goes to the warnings summary (so a
+    # passing run still shows it happened) and Bob rejoins once, as a user would; the call
+    # must then work.
     if not await both_playing(web, ann, bob, within_ms=20_000):
-        print(f"no remote video after the first join: {await state(ann)} / {await state(bob)}")
+        warnings.warn(
+            f"webclient first join: no remote video within 20 s, Bob rejoins. "
+            f"Ann's tiles: {await state(ann)}; Bob's: {await state(bob)}",
+            stacklevel=1,
+        )
         await bob.get_by_role("button", name="Leave").click()
         await bob.locator("#lobby").wait_for()
         await bob.get_by_label("Meeting id").fill(meeting_id)
