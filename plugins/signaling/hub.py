@@ -251,6 +251,8 @@ class Hub:
             "node": self.node,
         }
         self._deliver(meeting_id, payload)
+        if to_session is not None and to_session in self.rooms.get(meeting_id, ()):
+            return  # a session lives on one node at a time: the other nodes need not hear it
         if self.remote:
             self._outbox.put_nowait((meeting_id, payload))
 

@@ -530,3 +530,46 @@ async def test_a_chat_batch_that_collides_is_stored_one_by_one(room, monkeypatch
         )
         assert stored == ["first", "second", "third"]
         assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 3
+
+
+async def test_a_relay_to_a_session_here_stays_off_redis(redis_url):
+    # Offers, answers and ICE candidates between two sessions on one node: the other nodes
+    # would only decode and drop them. A session elsewhere (or a user) still goes out.
+    import pluggy
+
+    from kernel import hookspecs
+    from kernel.events import EventBus
+    from plugins.signaling.hub import Hub
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    bus = EventBus(pm.hook, "node-a", redis_url)
+    await bus.start()
+    hub = Hub(bus, "node-a")
+    hub.start()
+    user = type("U", (), {"id": 1, "username": "hana"})()
+    here = Connection(FrameSocket(), "here", "c1", user, 5, 3)
+    await hub.add(here)
+    heard: list = []
+    subscribed = asyncio.Event()
+
+    async def listen():
+        async with bus.subscribe("signaling:room:5") as messages:
+            subscribed.set()
+            async for message in messages:
+                heard.extend(p["to_session"] or p["to_user"] for p in message["batch"])
+                return
+
+    listener = asyncio.create_task(listen())
+    try:
+        await asyncio.wait_for(subscribed.wait(), 5)
+        await hub.publish(5, {"type": "offer", "n": 1}, to_session="here")
+        await hub.publish(5, {"type": "offer", "n": 2}, to_session="elsewhere")
+        await asyncio.wait_for(listener, 5)
+        await asyncio.sleep(0)
+    finally:
+        await hub.remove(here)
+        await hub.stop()
+        await bus.stop()
+    assert heard == ["elsewhere"]
+    assert here.ws.writes == [text_frame('{"type":"offer","n":1}')]
