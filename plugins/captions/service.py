@@ -147,19 +147,51 @@ class Captions:
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
         self.heartbeat: asyncio.Task | None = None
+        self.taking: set[int] = set()  # meetings of dead nodes being taken over
 
     def start(self) -> None:
         self.heartbeat = asyncio.create_task(self._beat(), name="captions-heartbeat")
 
     async def _beat(self) -> None:
-        """Keep this node's claims fresh (a node that dies lets another take its meetings)."""
-        node = get_platform().node
+        """Keep this node's claims fresh, and take over the meetings of a node that stopped
+        confirming its own (it died): now, not when someone next joins."""
+        platform = get_platform()
         while True:
             await asyncio.sleep(stale_after() / 4)
-            with contextlib.suppress(Exception):
-                await CaptionRoom.filter(meeting_id__in=list(self.rooms), node=node).update(
-                    heartbeat_at=datetime.now(UTC)
-                )
+            try:
+                await CaptionRoom.filter(
+                    meeting_id__in=list(self.rooms), node=platform.node
+                ).update(heartbeat_at=datetime.now(UTC))
+                if platform.role == "server":  # a worker serves no signaling for its bot
+                    await self.sweep(platform.node)
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.warning("captions heartbeat failed", exc_info=True)
+
+    async def sweep(self, node: str) -> None:
+        """Caption the meetings whose node stopped confirming (claim() lets one node win),
+        each in its own task so that a slow bot join never delays this node's heartbeat."""
+        stale = datetime.now(UTC) - timedelta(seconds=stale_after())
+        orphans = (
+            await CaptionRoom.filter(heartbeat_at__lt=stale)
+            .exclude(node=node)
+            .values_list("meeting_id", "node")
+        )
+        for meeting_id, dead in orphans:
+            if meeting_id not in self.taking:
+                self.taking.add(meeting_id)
+                self.spawn(self._take_over(meeting_id, dead, stale))
+
+    async def _take_over(self, meeting_id: int, dead: str, stale: datetime) -> None:
+        try:
+            await self.ensure(meeting_id)
+            if meeting_id in self.rooms:
+                log.info("captions of meeting %s taken over from node %s", meeting_id, dead)
+            else:  # it no longer wants captions (or got no bot): forget the dead node's claim
+                await CaptionRoom.filter(
+                    meeting_id=meeting_id, node=dead, heartbeat_at__lt=stale
+                ).delete()
+        finally:
+            self.taking.discard(meeting_id)
 
     def spawn(self, coroutine: Any) -> None:
         """Run in the background: event handlers must not wait for a bot to join (the bot's

@@ -113,3 +113,75 @@ async def test_captions_of_a_speaking_participant_reach_the_room_and_the_transcr
     assert (await meeting.http.get(path)).status_code == 401
     bad = await meeting.http.get(path, headers=gus, params={"format": "srt"})
     assert bad.status_code in (400, 422)
+
+
+async def test_a_dead_nodes_meeting_is_captioned_again_without_a_new_join(
+    postgres_url: str, start_server: Any, call_on: Any
+) -> None:
+    import asyncpg
+
+    server = start_server(
+        PLATFORM_DATABASE_URL=postgres_url,
+        PLATFORM_PLUGINS__ENABLED=PLUGINS,
+        PLATFORM_RATELIMIT__ENABLED="false",
+        PLATFORM_CAPTIONS__STALE_AFTER="2",
+    )
+    meeting = call_on(server.url)
+    hana, _ = await meeting.person("hana"), await meeting.person("gus")
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    created = await meeting.http.post(
+        "/api/v1/meetings",
+        headers=hana,
+        json={
+            "title": "captioned by a node that dies",
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(hours=1)).isoformat(),
+            "max_participants": 10,
+            "settings": {"enable_captions": True},
+        },
+    )
+    meeting_id = created.json()["data"]["meeting_id"]
+    # Another node ("node-gone") captions this meeting and confirms it until everyone is in,
+    # then dies: nobody joins after that.
+    db = await asyncpg.connect(postgres_url)
+    await db.execute(
+        "INSERT INTO caption_rooms (meeting_id, node, heartbeat_at) "
+        "VALUES ($1, 'node-gone', now())",
+        meeting_id,
+    )
+    alive = True
+
+    async def confirm() -> None:
+        while alive:
+            await db.execute(
+                "UPDATE caption_rooms SET heartbeat_at = now() WHERE node = 'node-gone'"
+            )
+            await asyncio.sleep(0.3)
+
+    confirming = asyncio.create_task(confirm())
+    signaling = server.url.replace("http://", "ws://") + "/ws/signaling"
+    listener = await websockets.connect(
+        f"{signaling}?meeting_id={meeting_id}&token={meeting.tokens['gus']}"
+    )
+    speaker = Speaker(signaling, meeting_id, meeting.tokens["hana"], 0.0, (0, 0, 0))
+    try:
+        await speaker.start()
+        await asyncio.sleep(1)
+        started = f"captions of meeting {meeting_id} started"
+        assert started not in server.log.read_text()  # the live node-gone has it
+        alive = False
+        await confirming
+        final = await final_caption(listener, [])  # within 2 s + a beat, this node took over
+        owner = await db.fetchval(
+            "SELECT node FROM caption_rooms WHERE meeting_id = $1", meeting_id
+        )
+    finally:
+        alive = False
+        await speaker.stop()
+        await listener.close()
+        await db.close()
+    assert "hello world" in final["data"]["text"]
+    assert owner not in (None, "node-gone")
+    assert (
+        f"captions of meeting {meeting_id} taken over from node node-gone" in server.log.read_text()
+    )
