@@ -230,5 +230,11 @@ def _batched(items: list[tuple[str, str]], events_channel: str) -> list[tuple[st
     return out
 
 
+# What people wrote (a chat, a caption) stays out of the server's log: operators read it.
+_PRIVATE = frozenset({"content", "text", "message", "description", "password"})
+
+
 def _summary(data: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))[:300]
+    return " ".join(
+        f"{k}={v}" for k, v in data.items() if k not in _PRIVATE and not isinstance(v, dict | list)
+    )[:300]

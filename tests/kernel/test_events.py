@@ -209,3 +209,12 @@ async def test_a_malformed_batch_is_ignored_and_the_next_event_still_arrives(red
         await raw.aclose()
         await node_b.stop()
     assert [e.name for e in on_b.events] == ["meeting.ended"]
+
+
+async def test_the_event_log_names_things_but_not_what_people_wrote(make_client, caplog):
+    async with make_client() as client, client.app.app_context():
+        with caplog.at_level("INFO", logger="platform.events"):
+            await publish("chat.message", message_id=5, username="eve", content="my secret plan")
+    logged = caplog.text
+    assert "chat.message" in logged and "message_id=5" in logged and "username=eve" in logged
+    assert "secret" not in logged
