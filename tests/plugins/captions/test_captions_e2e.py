@@ -26,6 +26,24 @@ class Speaker(MeshClient):
         return [SpeechTrack(repeat=3, silence=1.5)]
 
 
+async def captioned_meeting(meeting: Any, host: dict[str, str], title: str) -> int:
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    created = await meeting.http.post(
+        "/api/v1/meetings",
+        headers=host,
+        json={
+            "title": title,
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(hours=1)).isoformat(),
+            "max_participants": 10,
+            "settings": {"enable_captions": True},
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["settings"]["enable_captions"] is True
+    return created.json()["data"]["meeting_id"]
+
+
 async def final_caption(ws: Any, seen: list[dict], wait: float = 60) -> dict:
     async def next_final() -> dict:
         async for raw in ws:
@@ -48,21 +66,7 @@ async def test_captions_of_a_speaking_participant_reach_the_room_and_the_transcr
     meeting = call_on(server.url)
     hana, gus = await meeting.person("hana"), await meeting.person("gus")
     eve = await meeting.person("eve")
-    start = datetime.now(UTC) + timedelta(minutes=1)
-    created = await meeting.http.post(
-        "/api/v1/meetings",
-        headers=hana,
-        json={
-            "title": "captioned call",
-            "start_time": start.isoformat(),
-            "end_time": (start + timedelta(hours=1)).isoformat(),
-            "max_participants": 10,
-            "settings": {"enable_captions": True},
-        },
-    )
-    assert created.status_code == 201, created.text
-    assert created.json()["data"]["settings"]["enable_captions"] is True
-    meeting_id = created.json()["data"]["meeting_id"]
+    meeting_id = await captioned_meeting(meeting, hana, "captioned call")
     signaling = server.url.replace("http://", "ws://") + "/ws/signaling"
     seen: list[dict] = []
     # Both join by socket alone (no REST join): the bot is brought in from the socket's event.
@@ -128,19 +132,7 @@ async def test_a_dead_nodes_meeting_is_captioned_again_without_a_new_join(
     )
     meeting = call_on(server.url)
     hana, _ = await meeting.person("hana"), await meeting.person("gus")
-    start = datetime.now(UTC) + timedelta(minutes=1)
-    created = await meeting.http.post(
-        "/api/v1/meetings",
-        headers=hana,
-        json={
-            "title": "captioned by a node that dies",
-            "start_time": start.isoformat(),
-            "end_time": (start + timedelta(hours=1)).isoformat(),
-            "max_participants": 10,
-            "settings": {"enable_captions": True},
-        },
-    )
-    meeting_id = created.json()["data"]["meeting_id"]
+    meeting_id = await captioned_meeting(meeting, hana, "captioned by a node that dies")
     # Another node ("node-gone") captions this meeting and confirms it until everyone is in,
     # then dies: nobody joins after that.
     db = await asyncpg.connect(postgres_url)

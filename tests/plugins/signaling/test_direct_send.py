@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import websockets
 
-from tests.plugins.signaling.test_nodes import login, next_of
+from tests.plugins.signaling.test_nodes import create_meeting, login, next_of
 
 
 def start_meeting(url: str, host_token: str) -> int:
-    start = datetime.now(UTC) + timedelta(hours=1)
-    response = httpx.post(
-        f"{url}/api/v1/meetings",
-        headers={"Authorization": f"Bearer {host_token}"},
-        json={
-            "title": "Direct",
-            "start_time": start.isoformat(),
-            "end_time": (start + timedelta(hours=1)).isoformat(),
-            "max_participants": 5,
-        },
-    )
-    mid = response.json()["data"]["meeting_id"]
+    mid = create_meeting(url, host_token, "Direct")
     httpx.post(
         f"{url}/api/v1/meetings/{mid}/start", headers={"Authorization": f"Bearer {host_token}"}
     )

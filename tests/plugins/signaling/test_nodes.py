@@ -41,6 +41,22 @@ def login(url: str, name: str) -> str:
     return response.json()["data"]["token"]
 
 
+def create_meeting(url: str, host_token: str, title: str) -> int:
+    """A meeting an hour from now, for 5, created by the holder of `host_token`."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    response = httpx.post(
+        f"{url}/api/v1/meetings",
+        headers={"Authorization": f"Bearer {host_token}"},
+        json={
+            "title": title,
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(hours=1)).isoformat(),
+            "max_participants": 5,
+        },
+    )
+    return response.json()["data"]["meeting_id"]
+
+
 async def next_of(ws, kind: str, wait: float = 5) -> dict:
     """The next message of `kind`, answering pings on the way (a live client does)."""
     async with asyncio.timeout(wait):
@@ -55,19 +71,7 @@ async def next_of(ws, kind: str, wait: float = 5) -> dict:
 async def test_a_room_spans_two_nodes(nodes):
     node_a, node_b = nodes
     alice, bob = login(node_a.url, "alice"), login(node_b.url, "bob")
-    start = datetime.now(UTC) + timedelta(hours=1)
-    response = await asyncio.to_thread(
-        httpx.post,
-        f"{node_a.url}/api/v1/meetings",
-        headers={"Authorization": f"Bearer {alice}"},
-        json={
-            "title": "Across",
-            "start_time": start.isoformat(),
-            "end_time": (start + timedelta(hours=1)).isoformat(),
-            "max_participants": 5,
-        },
-    )
-    mid = response.json()["data"]["meeting_id"]
+    mid = await asyncio.to_thread(create_meeting, node_a.url, alice, "Across")
     ws_a = node_a.url.replace("http://", "ws://") + f"/ws/signaling?meeting_id={mid}"
     ws_b = node_b.url.replace("http://", "ws://") + f"/ws/signaling?meeting_id={mid}"
 
