@@ -8,13 +8,31 @@ from pathlib import Path
 from typing import Any
 
 REMOTE_VIDEO = "#tiles figure:not(#tile-local) video"
-DIAGNOSE = """() => [...document.querySelectorAll("#tiles figure")].map((f) => {
-  const v = f.querySelector("video");
-  const tracks = v && v.srcObject
-    ? v.srcObject.getTracks().map((t) => `${t.kind}:${t.readyState}`) : [];
-  return {id: f.id, w: v && v.videoWidth, t: v && v.currentTime, paused: v && v.paused,
-          ready: v && v.readyState, tracks};
-})"""
+DIAGNOSE = """async () => {
+  const tiles = [...document.querySelectorAll("#tiles figure")].map((f) => {
+    const v = f.querySelector("video");
+    const tracks = v && v.srcObject
+      ? v.srcObject.getTracks().map((t) => `${t.kind}:${t.readyState}`) : [];
+    return {id: f.id, w: v && v.videoWidth, t: v && v.currentTime, paused: v && v.paused,
+            ready: v && v.readyState, tracks};
+  });
+  const mesh = window.meetingApp && meetingApp.call.mesh;
+  const peers = [];
+  for (const [session, peer] of mesh ? mesh.peers : []) {
+    const pc = peer.pc;
+    const rtp = [];
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" || r.type === "outbound-rtp") {
+        rtp.push(`${r.type}:${r.kind}:${r.packetsReceived ?? r.packetsSent}`);
+      }
+      if (r.type === "candidate-pair" && r.nominated) rtp.push(`pair:${r.state}`);
+    });
+    peers.push({session, polite: peer.polite, conn: pc.connectionState, ice: pc.iceConnectionState,
+                gather: pc.iceGatheringState, signaling: pc.signalingState,
+                directions: pc.getTransceivers().map((t) => t.currentDirection), rtp});
+  }
+  return {tiles, peers};
+}"""
 
 
 async def state(page: Any) -> Any:
