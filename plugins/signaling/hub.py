@@ -1,9 +1,9 @@
 """The connections of this node, grouped by room, and delivery to them.
 
 A room message is handed to this node's connections at once (encoded to JSON once, the same
-text queued for every receiver). With Redis it also goes out, from one publisher task per node
-(so no sender waits for Redis), on the event bus channel `signaling:room:<meeting_id>`: one
-listener per room per node hands the other nodes' messages to its local connections.
+frame written to every receiver). With Redis it also goes out on the event bus channel
+`signaling:room:<meeting_id>` (the bus queues it: no sender waits for Redis): one listener per
+room per node hands the other nodes' messages to its local connections.
 """
 
 from __future__ import annotations
@@ -176,18 +176,12 @@ class Hub:
         self.remote = bool(getattr(events, "redis_url", None))
         self.rooms: dict[int, dict[str, Connection]] = {}
         self._listeners: dict[int, asyncio.Task] = {}
-        self._outbox: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue()
-        self._publisher: asyncio.Task | None = None
         self.received = 0
         self.delivered = 0
         self.delivered_by_room: dict[int, int] = {}
         self._recent: deque[tuple[int, int]] = deque(maxlen=120)  # (second, deliveries)
 
     # -- membership ----------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self.remote:
-            self._publisher = asyncio.create_task(self._publish_loop(), name="signaling-out")
 
     async def add(self, conn: Connection) -> None:
         room = self.rooms.setdefault(conn.meeting_id, {})
@@ -219,11 +213,6 @@ class Hub:
         return [c for room in self.rooms.values() for c in room.values()]
 
     async def stop(self) -> None:
-        if self._publisher is not None:
-            self._outbox.put_nowait(None)  # what is queued still goes out to the other nodes
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._publisher, timeout=5)
-            self._publisher = None
         for task in self._listeners.values():
             task.cancel()
         for task in list(self._listeners.values()):
@@ -254,40 +243,14 @@ class Hub:
         if to_session is not None and to_session in self.rooms.get(meeting_id, ()):
             return  # a session lives on one node at a time: the other nodes need not hear it
         if self.remote:
-            self._outbox.put_nowait((meeting_id, payload))
-
-    async def _publish_loop(self) -> None:
-        while True:
-            item = await self._outbox.get()
-            # Everything queued meanwhile goes too, one Redis message per room: one PUBLISH
-            # and one JSON decode per node instead of one per message.
-            rooms: dict[int, list[dict[str, Any]]] = {}
-            stopping = False
-            while True:
-                if item is None:
-                    stopping = True
-                else:
-                    rooms.setdefault(item[0], []).append(item[1])
-                if self._outbox.empty() or len(rooms) > 100:
-                    break
-                item = self._outbox.get_nowait()
-            for meeting_id, payloads in rooms.items():
-                try:
-                    await self.events.send(f"signaling:room:{meeting_id}", {"batch": payloads})
-                except Exception:  # Redis away: these miss the other nodes, not the next ones
-                    log.warning(
-                        "room %s: messages to the other nodes lost", meeting_id, exc_info=True
-                    )
-            if stopping:
-                return
+            await self.events.send(f"signaling:room:{meeting_id}", payload)
 
     async def _listen(self, meeting_id: int, ready: asyncio.Event) -> None:
         async with self.events.subscribe(f"signaling:room:{meeting_id}") as messages:
             ready.set()
-            async for message in messages:
-                for payload in message.get("batch", ()):
-                    if payload.get("node") != self.node:  # ours went out locally already
-                        self._deliver(meeting_id, payload)
+            async for payload in messages:
+                if payload.get("node") != self.node:  # ours went out locally already
+                    self._deliver(meeting_id, payload)
 
     def _deliver(self, meeting_id: int, payload: dict[str, Any]) -> None:
         room = self.rooms.get(meeting_id)

@@ -122,7 +122,6 @@ class Signaling:
         await self._reap(
             SignalingSession.filter(node=self.node, status__in=list(LIVE)), "node restarted"
         )
-        self.hub.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="signaling-heartbeat")
         self._chat_writer = asyncio.create_task(self._write_chats(), name="signaling-chat")
 

@@ -546,7 +546,6 @@ async def test_a_relay_to_a_session_here_stays_off_redis(redis_url):
     bus = EventBus(pm.hook, "node-a", redis_url)
     await bus.start()
     hub = Hub(bus, "node-a")
-    hub.start()
     user = type("U", (), {"id": 1, "username": "hana"})()
     here = Connection(FrameSocket(), "here", "c1", user, 5, 3)
     await hub.add(here)
@@ -556,8 +555,8 @@ async def test_a_relay_to_a_session_here_stays_off_redis(redis_url):
     async def listen():
         async with bus.subscribe("signaling:room:5") as messages:
             subscribed.set()
-            async for message in messages:
-                heard.extend(p["to_session"] or p["to_user"] for p in message["batch"])
+            async for payload in messages:
+                heard.append(payload["to_session"] or payload["to_user"])
                 return
 
     listener = asyncio.create_task(listen())
