@@ -74,7 +74,8 @@ class EventBus:
             raise ConnectionError(f"redis_url {self.redis_url}: cannot connect: {exc}") from exc
         ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(ready), name="platform-events")
-        await asyncio.wait_for(ready.wait(), timeout=10)
+        async with asyncio.timeout(10):
+            await ready.wait()
         self._publisher = asyncio.create_task(self._publish_loop(), name="platform-events-out")
 
     async def stop(self) -> None:
@@ -82,7 +83,8 @@ class EventBus:
             self._stopping = True  # it sends what is queued, then ends
             self._wake.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._publisher, timeout=5)
+                async with asyncio.timeout(5):
+                    await self._publisher
             self._publisher = None
         if self._listener:
             self._listener.cancel()

@@ -107,7 +107,8 @@ class AuthService:
         self._revoked = {row.jti: row.expires_at for row in rows}
         ready = asyncio.Event()
         self._listener = asyncio.create_task(self._follow(ready), name="platform-auth")
-        await asyncio.wait_for(ready.wait(), timeout=10)
+        async with asyncio.timeout(10):
+            await ready.wait()
         _live_services.add(self)
 
     async def stop(self) -> None:

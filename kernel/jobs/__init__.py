@@ -270,7 +270,8 @@ class JobService:
                 if remaining <= 0:
                     raise TimeoutError(f"job {job.id} still {job.status.value} after {seconds:g} s")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ended.wait(), min(POLL, remaining))
+                    async with asyncio.timeout(min(POLL, remaining)):
+                        await ended.wait()
                 job = await Job.get(id=job.id)
         finally:
             self._waiters.pop(job.id, None)
@@ -401,7 +402,8 @@ class JobService:
             if remaining <= 0:
                 raise JobFailed(f"timed out after {job.timeout} s")
             try:
-                message = await asyncio.wait_for(messages.get(), remaining)
+                async with asyncio.timeout(remaining):
+                    message = await messages.get()
             except TimeoutError:
                 continue
             if message[0] == "done":

@@ -228,7 +228,8 @@ class ModelHost:
     async def _await_loaded(self, seconds: float) -> None:
         assert self._messages is not None
         try:
-            message = await asyncio.wait_for(self._messages.get(), seconds)
+            async with asyncio.timeout(seconds):
+                message = await self._messages.get()
         except TimeoutError:
             await self._fail(f"loading took longer than {seconds:g} s")
         self._on_load_message(message)

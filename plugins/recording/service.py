@@ -146,7 +146,8 @@ async def _watch(recording_id: int, recorder: MeetingRecorder) -> None:
             await _fail(recording, f"no media arrived from any participant within {timeout:g} s")
             return
         with contextlib.suppress(TimeoutError):  # media, the deadline or the next heartbeat
-            await asyncio.wait_for(recorder.first_media.wait(), min(interval, remaining))
+            async with asyncio.timeout(min(interval, remaining)):
+                await recorder.first_media.wait()
 
 
 async def _release(recording: Recording) -> list[dict[str, Any]]:

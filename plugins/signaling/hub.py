@@ -191,7 +191,8 @@ class Hub:
             self._listeners[conn.meeting_id] = asyncio.create_task(
                 self._listen(conn.meeting_id, ready), name=f"room-{conn.meeting_id}"
             )
-            await asyncio.wait_for(ready.wait(), timeout=10)
+            async with asyncio.timeout(10):
+                await ready.wait()
 
     async def remove(self, conn: Connection) -> None:
         room = self.rooms.get(conn.meeting_id, {})

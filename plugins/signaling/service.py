@@ -134,12 +134,14 @@ class Signaling:
             # Let a running beat finish: cancelling it inside a transaction breaks the
             # database connection it holds.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._heartbeat, timeout=10)
+                async with asyncio.timeout(10):
+                    await self._heartbeat
         if self._chat_writer:
             # Chats already taken in are stored (and broadcast) before the database closes.
             self._chats.put_nowait(_STOP)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._chat_writer, timeout=10)
+                async with asyncio.timeout(10):
+                    await self._chat_writer
         tasks = list(self._grace.values())
         for task in tasks:
             task.cancel()
@@ -320,7 +322,8 @@ class Signaling:
         ping = json.dumps({"type": "ping"})
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
                 return
             try:
                 await self.heartbeat_once(ping)

@@ -82,7 +82,8 @@ class MediaBot:
     async def start(self, join_within: float = 10) -> None:
         self._task = asyncio.create_task(self._run(), name=f"media-bot-{self.meeting_id}")
         try:
-            await asyncio.wait_for(self._joined.wait(), join_within)
+            async with asyncio.timeout(join_within):
+                await self._joined.wait()
         except TimeoutError:
             await self.stop()
             raise RuntimeError(self.error or "the media bot could not join the room") from None

@@ -125,7 +125,8 @@ async def _handed_outcome(
     try:
         await publish(request, **data, signaling_url=public_url("/ws/signaling", websocket=True))
         try:
-            return await asyncio.wait_for(asyncio.shield(outcome), claim_within)
+            async with asyncio.timeout(claim_within):
+                return await asyncio.shield(outcome)
         except TimeoutError:
             if await unclaimed.update(node="-"):
                 return (
@@ -135,7 +136,8 @@ async def _handed_outcome(
         # Claimed: its bot is still joining. The worker's own join timeout and watchdog end
         # that, so answer with the work as it stands rather than wait without bound.
         try:
-            return await asyncio.wait_for(outcome, 20)
+            async with asyncio.timeout(20):
+                return await outcome
         except TimeoutError:
             return None
     finally:

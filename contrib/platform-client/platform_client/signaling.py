@@ -122,14 +122,16 @@ class SignalingClient:
                 await ws.send(json.dumps({"type": "leave"}))
             if self._task is not None:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(asyncio.shield(self._task), 5)
+                    async with asyncio.timeout(5):
+                        await asyncio.shield(self._task)
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
         if self._task is not None:
             if not self._task.done():
                 try:
-                    await asyncio.wait_for(asyncio.shield(self._task), 5)
+                    async with asyncio.timeout(5):
+                        await asyncio.shield(self._task)
                 except TimeoutError:
                     self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
