@@ -15,6 +15,7 @@ from kernel.auth.models import Role, User, UserStatus
 from kernel.bodies import FormPart, body_limit, iter_body, stream_form
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.inputs import MAX_ID, Id, parse_json
 from kernel.jobs import HostFailed, Job, JobFailed, JobNode, JobStatus, ModelState
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
@@ -35,9 +36,11 @@ if TYPE_CHECKING:
     from kernel.app import Platform
 
 __all__ = [
+    "MAX_ID",
     "ApiError",
     "FormPart",
     "HostFailed",
+    "Id",
     "Job",
     "JobFailed",
     "JobNode",
@@ -68,6 +71,7 @@ __all__ = [
     "ok",
     "optional_body",
     "paginate",
+    "parse_json",
     "public_url",
     "publish",
     "rate_limit",

@@ -10,7 +10,7 @@ from typing import Any
 from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
-from kernel import __version__, bodies, builtin, db, websockets
+from kernel import __version__, bodies, builtin, db, inputs, schemas, websockets
 from kernel.auth.service import AuthService
 from kernel.auth.tokens import TokenService
 from kernel.errors import install_error_handlers, request_id
@@ -122,6 +122,8 @@ def create_app(
     configure_logging(settings)
 
     app = Quart("meeting_platform")
+    app.request_class = inputs.PlatformRequest
+    app.url_map.converters["int"] = inputs.IdConverter
     app.config["MAX_CONTENT_LENGTH"] = int(settings.get("max_body_size", 16 * 1024 * 1024))
     app.extensions["platform"] = platform
     QuartSchema(
@@ -130,6 +132,7 @@ def create_app(
         security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=schemas.PlatformOpenAPI,
     )
     app.json.sort_keys = False  # envelope fields in contract order (after QuartSchema's provider)
     install_error_handlers(app)

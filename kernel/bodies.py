@@ -128,7 +128,7 @@ def route_body_limit() -> int | None:
 
 
 def install(app: Quart) -> None:
-    app.request_class.body_class = StreamedBody
+    app.request_class.body_class = StreamedBody  # the app's own class (kernel.inputs)
     app.asgi_http_class = BackpressureConnection
 
     @app.before_request

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from kernel.api import Out, Schema
+from kernel.api import Id, Out, Schema
 
 
 class DenoiseIn(Schema):
-    file_id: int | None = Field(default=None, ge=1)
+    file_id: Id | None = None
     audio_data: str | None = Field(default=None, description="base64 of an audio file")
 
     @model_validator(mode="after")
@@ -19,7 +19,7 @@ class DenoiseIn(Schema):
 
 
 class VideoIn(Schema):
-    file_id: int | None = Field(default=None, ge=1)
+    file_id: Id | None = None
     video_data: str | None = Field(default=None, description="base64 of a video file")
     enhancement_type: str = Field(min_length=1, max_length=32)
 

@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from kernel.api import Out, Schema
+from kernel.api import Id, Out, Schema
 
 Width = Field(default=None, ge=16, le=7680, description="pixels, even")
 Height = Field(default=None, ge=16, le=4320, description="pixels, even")
 
 
 class TranscodeIn(Schema):
-    file_id: int = Field(ge=1)
+    file_id: Id
     format: str = Field(min_length=1, max_length=16, description="mp4, mkv, webm, mov, mp3, ...")
     video_codec: str | None = Field(default=None, max_length=32)
     audio_codec: str | None = Field(default=None, max_length=32)
@@ -23,18 +23,18 @@ class TranscodeIn(Schema):
 
 
 class ExtractIn(Schema):
-    file_id: int = Field(ge=1)
+    file_id: Id
     format: str = Field(min_length=1, max_length=16)
 
 
 class MergeIn(Schema):
-    file_ids: list[int] = Field(min_length=2, max_length=10)
+    file_ids: list[Id] = Field(min_length=2, max_length=10)
     output_format: str = Field(min_length=1, max_length=16)
     merge_type: Literal["concat", "overlay", "side_by_side"]
 
 
 class ThumbnailIn(Schema):
-    file_id: int = Field(ge=1)
+    file_id: Id
     timestamp: float = Field(default=0, ge=0, description="seconds from the start")
     width: int | None = Width
     height: int | None = Height

@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from kernel.api import Out, PageQuery, Schema
+from kernel.api import Id, Out, PageQuery, Schema
 from plugins.media.models import FileType
 
 
 class MediaListQuery(PageQuery):
-    meeting_id: int | None = Field(default=None, ge=1)
+    meeting_id: Id | None = None
     file_type: FileType | None = None
 
 
@@ -50,7 +50,7 @@ class MediaList(Out):
 
 
 class ProcessIn(Schema):
-    file_id: int = Field(ge=1)
+    file_id: Id
     operation: Literal["transcode", "extract_audio", "extract_video", "thumbnail"]
     parameters: dict[str, Any] = Field(default_factory=dict)
 

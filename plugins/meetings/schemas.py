@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from kernel.api import PageQuery, Schema
+from kernel.api import Id, PageQuery, Schema
 from plugins.meetings.models import MeetingStatus, MeetingType, ParticipantRole
 
 
@@ -101,7 +101,7 @@ class JoinIn(Schema):
 
 
 class AddParticipantIn(Schema):
-    user_id: int = Field(ge=1)
+    user_id: Id
     role: ParticipantRole = ParticipantRole.PARTICIPANT
 
 

@@ -6,22 +6,22 @@ from typing import Literal
 
 from pydantic import Field
 
-from kernel.api import Out, PageQuery, Schema
+from kernel.api import Id, Out, PageQuery, Schema
 
 
 class StartIn(Schema):
-    meeting_id: int = Field(ge=1)
+    meeting_id: Id
     title: str | None = Field(default=None, max_length=200)
     quality: Literal["720p", "1080p"] = "720p"
     format: Literal["mp4", "webm", "mkv"] = "mp4"
 
 
 class StopIn(Schema):
-    recording_id: int = Field(ge=1)
+    recording_id: Id
 
 
 class ListQuery(PageQuery):
-    meeting_id: int | None = Field(default=None, ge=1)
+    meeting_id: Id | None = None
 
 
 class RecordingOut(Out):

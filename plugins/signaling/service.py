@@ -21,7 +21,7 @@ from quart import current_app, has_app_context
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from kernel.api import ApiError, User, iso
+from kernel.api import ApiError, User, iso, parse_json
 from plugins.meetings import service as meetings
 from plugins.meetings.models import ParticipantStatus
 from plugins.signaling.hub import Connection, Hub
@@ -482,8 +482,8 @@ class Signaling:
             )
             return True
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            message = parse_json(raw)
+        except ValueError:
             self.error(conn, INVALID_MESSAGE, "not valid JSON")
             return True
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from kernel.api import Out, Schema
+from kernel.api import Id, Out, Schema
 
 
 class SpeechIn(Schema):
-    file_id: int | None = Field(default=None, ge=1)
+    file_id: Id | None = None
     audio_data: str | None = Field(default=None, description="base64 of a file or raw PCM")
     audio_url: str | None = Field(default=None, max_length=2000)
     audio_format: str | None = Field(

@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from kernel.api import Out, Schema
+from kernel.api import Id, Out, Schema
 
 
 class StartIn(Schema):
-    meeting_id: int = Field(ge=1)
+    meeting_id: Id
     protocol: Literal["rtmp", "hls"]
     url: str | None = Field(default=None, max_length=500, description="the RTMP target (rtmp)")
 

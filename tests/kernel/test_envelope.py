@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import create_model
 from quart import Blueprint
 
-from kernel.api import ApiError, Schema, hookimpl, ok, validate_request
+from kernel.api import (
+    MAX_ID,
+    ApiError,
+    Id,
+    Out,
+    PageQuery,
+    Schema,
+    hookimpl,
+    ok,
+    responds,
+    validate_querystring,
+    validate_request,
+)
 
 
 class Item(Schema):
     name: str
     count: int
+    ref: Id | None = None
+
+
+class ListQuery(PageQuery):
+    ratio: float = 1.0
 
 
 class ProbePlugin:
@@ -33,7 +51,16 @@ class ProbePlugin:
         @bp.post("/items")
         @validate_request(Item)
         async def items(data: Item):
-            return ok(data.model_dump(), status=201)
+            return ok(data.model_dump(exclude_none=True), status=201)
+
+        @bp.get("/items")
+        @validate_querystring(ListQuery)
+        async def list_items(query_args: ListQuery):
+            return ok(query_args.model_dump())
+
+        @bp.get("/items/<int:item_id>")
+        async def item(item_id: int):
+            return ok({"item_id": item_id})
 
         register(bp)
 
@@ -116,6 +143,15 @@ async def test_validation_errors_name_the_field(make_client, payload, field):
         ("null", "application/json", 422),
         ("name=x", "application/x-www-form-urlencoded", 422),
         ("\xff\xfe", "application/json", 400),
+        (b"\xff\xfe", "application/json", 400),  # not UTF-8
+        (b'{"name": "\xed\xa0\x80", "count": 1}', "application/json", 400),  # UTF-8 surrogate
+        ('{"name": "\\ud800", "count": 1}', "application/json", 400),  # half a pair
+        ('{"name": "x\\udc00y", "count": 1}', "application/json", 400),
+        ('{"name": "x", "count": NaN}', "application/json", 400),
+        ('{"name": "x", "count": -Infinity}', "application/json", 400),
+        ("[" * 100_000 + "]" * 100_000, "application/json", 400),
+        ('{"name": "x", "count": 1, "ref": 2147483648}', "application/json", 422),
+        ('{"name": "x", "count": 1, "ref": 0}', "application/json", 422),
     ],
 )
 async def test_malformed_bodies_are_4xx(make_client, data, content_type, status):
@@ -125,6 +161,39 @@ async def test_malformed_bodies_are_4xx(make_client, data, content_type, status)
         )
         body = await response.get_json()
     assert_envelope(response, body, status)
+
+
+async def test_a_whole_surrogate_pair_is_text_like_any_other(make_client):
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
+        response = await client.post(
+            "/probe/items",
+            data='{"name": "\\ud83d\\ude00", "count": 1, "ref": 2147483647}',
+            headers={"Content-Type": "application/json"},
+        )
+        body = await response.get_json()
+    assert_envelope(response, body, 201)
+    assert body["data"] == {"name": "\U0001f600", "count": 1, "ref": MAX_ID}
+
+
+async def test_a_path_id_no_row_can_have_reaches_the_handler_as_0(make_client):
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
+        response = await client.get(f"/probe/items/{MAX_ID}")
+        assert (await response.get_json())["data"] == {"item_id": MAX_ID}
+        for too_big in (MAX_ID + 1, 10**40):  # the handler's own "not found" answers
+            response = await client.get(f"/probe/items/{too_big}")
+            assert (await response.get_json())["data"] == {"item_id": 0}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("page=10000000000", "page"), ("ratio=nan", "ratio"), ("ratio=inf", "ratio")],
+)
+async def test_query_numbers_out_of_range_are_422(make_client, query, field):
+    async with make_client(extra_plugins=[ProbePlugin()]) as client:
+        response = await client.get(f"/probe/items?{query}")
+        body = await response.get_json()
+    assert_envelope(response, body, 422)
+    assert body["message"].startswith(f"{field}:")
 
 
 async def test_oversized_body_is_413(make_client):
@@ -166,3 +235,48 @@ async def test_openapi_document_and_docs_page(client):
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "openapi.json" in (await docs.get_data(as_text=True))
+
+
+def plugin_with_a_model_named_stats(name: str, field: str) -> object:
+    """A plugin whose response model is called `Stats`, with its own field and nested model."""
+    part = create_model("Part", **{f"{field}_part": (int, ...)}, __base__=Out)
+    stats = create_model("Stats", **{field: (int, ...), "parts": (list[part], ...)}, __base__=Out)
+
+    class Plugin:
+        plugin_name = name
+
+        @hookimpl
+        def register_blueprints(self, register):
+            bp = Blueprint(name, __name__, url_prefix=f"/{name}")
+
+            @bp.get("/stats")
+            @responds(stats)
+            async def get_stats():
+                return ok({field: 1, "parts": []})
+
+            register(bp)
+
+    return Plugin()
+
+
+async def test_two_plugins_models_of_one_name_each_keep_their_schema(make_client):
+    plugins = [
+        plugin_with_a_model_named_stats("a", "apples"),
+        plugin_with_a_model_named_stats("b", "bees"),
+    ]
+    async with make_client(extra_plugins=plugins) as client:
+        spec = await (await client.get("/openapi.json")).get_json()
+    components = spec["components"]["schemas"]
+
+    def resolve(ref: str) -> dict:
+        return components[ref.removeprefix("#/components/schemas/")]
+
+    for name, field in (("a", "apples"), ("b", "bees")):
+        envelope = spec["paths"][f"/{name}/stats"]["get"]["responses"]["200"]["content"]
+        stats = resolve(envelope["application/json"]["schema"]["properties"]["data"]["$ref"])
+        assert list(stats["properties"]) == [field, "parts"]
+        part = resolve(stats["properties"]["parts"]["items"]["$ref"])
+        assert list(part["properties"]) == [f"{field}_part"]
+    # The first keeps the plain name, the other is named after its blueprint.
+    assert {"Stats", "Part"} <= set(components)
+    assert {"a.Stats", "b.Stats"} & set(components)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from quart import Blueprint
 
 from example_plugin import service
-from example_plugin.schemas import NoteIn, NoteOut, NotesPage, PageQuery
+from example_plugin.schemas import NoteIn, NoteOut, NotesPage
 from kernel.api import (
+    PageQuery,
     current_user,
     ok,
     publish,

@@ -13,11 +13,6 @@ class NoteIn(Schema):
     text: str = Field(min_length=1, max_length=2000)
 
 
-class PageQuery(Schema):
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=20, ge=1, le=100)
-
-
 class NoteOut(Out):
     note_id: int
     text: str

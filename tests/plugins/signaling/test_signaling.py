@@ -133,8 +133,14 @@ async def test_chat_is_stored_and_rest_chat_arrives_live(room):
         assert (await receive(hana, "chat"))["data"]["content"] == "over REST"
         await hana.send(json.dumps({"type": "chat", "data": {"content": ""}}))
         assert (await receive(hana, "error"))["data"]["code"] == 422
-    assert await ChatMessage.filter(meeting_id=mid).count() == 2
-    assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 2
+        # Half a surrogate pair cannot be stored: refused alone, the chat after it goes through.
+        await hana.send('{"type": "chat", "data": {"content": "x\\ud800"}}')
+        await hana.send(json.dumps({"type": "chat", "data": {"content": "after"}}))
+        assert (await receive(hana, "error"))["data"]["code"] == 2101
+        assert (await receive(gus, "chat"))["data"]["content"] == "over REST"
+        assert (await receive(gus, "chat"))["data"]["content"] == "after"
+    assert await ChatMessage.filter(meeting_id=mid).count() == 3
+    assert await SignalingMessage.filter(meeting_id=mid, type="chat").count() == 3
 
 
 async def test_plugins_send_server_messages_to_the_whole_room(room):
