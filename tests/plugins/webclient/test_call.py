@@ -26,6 +26,9 @@ DIAGNOSE = """async () => {
         rtp.push(`${r.type}:${r.kind}:${r.packetsReceived ?? r.packetsSent}`);
       }
       if (r.type === "candidate-pair" && r.nominated) rtp.push(`pair:${r.state}`);
+      if (r.type === "local-candidate" || r.type === "remote-candidate") {
+        rtp.push(`${r.type}:${r.candidateType}:${r.address}`);
+      }
     });
     peers.push({session, polite: peer.polite, conn: pc.connectionState, ice: pc.iceConnectionState,
                 gather: pc.iceGatheringState, signaling: pc.signalingState,
