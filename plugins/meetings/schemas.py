@@ -5,10 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from kernel.api import Id, PageQuery, Schema
 from plugins.meetings.models import MeetingStatus, MeetingType, ParticipantRole
+
+
+def _iso_text(value: object) -> object:
+    """Times arrive as ISO 8601 text: pydantic would also take a number as Unix seconds, and a
+    client's 0 or 1700000000 is more likely a bug than a time."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -16,7 +31,7 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 Title = Annotated[str, Field(min_length=1, max_length=100)]
 
 

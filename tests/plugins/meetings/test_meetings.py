@@ -69,6 +69,8 @@ async def test_create_and_get(sqlite_client, people):
         ({"max_participants": "ten"}, "max_participants"),
         ({"meeting_type": "hologram"}, "meeting_type"),
         ({"start_time": "tomorrow"}, "start_time"),
+        ({"start_time": 0}, "start_time"),  # not Unix seconds: a number is a client's bug
+        ({"end_time": 1900000000.5}, "end_time"),
         ({"password": "p" * 51}, "password"),
         ({"settings": {"enable_chat": "maybe"}}, "settings.enable_chat"),
         ({"settings": {"enable_teleport": True}}, "settings.enable_teleport"),
