@@ -456,6 +456,11 @@ export class SignalingClient extends EventTarget {
  * smaller session id, rolls back). Events: "stream" (detail {sessionId, userId, stream}),
  * "peer-left" ({sessionId}), "state" ({sessionId, state}).
  *
+ * Who calls: whoever joins calls everyone already in the room (room-info); those already there
+ * wait for that offer (user-joined only introduces the newcomer). Both offering on every join
+ * made every join a collision, and in Chromium the polite side's rollback now and then left
+ * its ICE gathering stuck with no candidate, so that pair never connected.
+ *
  * Receive-only peers (the server's recorder, username "media-bot") always offer themselves and
  * never answer offers, so the call never offers to them and is always polite with them.
  */
@@ -498,20 +503,24 @@ export class MeshCall extends EventTarget {
     const present = new Set();
     for (const p of info.participants || []) {
       present.add(p.session_id);
-      if (p.session_id !== this.mySession) this._joined(p);
+      if (p.session_id !== this.mySession) this.call(p);
     }
     for (const sessionId of [...this.peers.keys()]) if (!present.has(sessionId)) this.drop(sessionId);
   }
 
+  /** A newcomer (user-joined): known from now on; its own offer starts the connection. */
   _joined(participant) {
     if (!participant.session_id || participant.session_id === this.mySession) return;
     this.users.set(participant.session_id, participant);
-    if (!this.receiveOnly(participant)) this._peer(participant.session_id);
   }
 
-  /** Connect to a participant ({session_id, user_id, username}) now (room-info and user-joined do). */
+  /** Connect to a participant ({session_id, user_id, username}) now (room-info does, for
+   * everyone already in the room). Receive-only participants call us instead. */
   call(participant) {
     this._joined(participant);
+    if (participant.session_id && participant.session_id !== this.mySession && !this.receiveOnly(participant)) {
+      this._peer(participant.session_id);
+    }
     return this.peers.get(participant.session_id) || null;
   }
 
