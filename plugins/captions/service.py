@@ -1,7 +1,8 @@
 """Live captions of meetings and their stored transcript.
 
-When a meeting with `settings.enable_captions` has someone online, this node brings the
-meeting's media bot in (plugin `webrtc`) and captions every remote audio track (`live.py`):
+When a meeting with `settings.enable_captions` has someone online, one node (a server, or a
+media worker with `webrtc.bots_on = "workers"`) brings the meeting's media bot in (plugin
+`webrtc`) and captions every remote audio track (`live.py`):
 partial and final `caption` messages go to the room over signaling, finals are stored as
 transcript segments. The bot leaves when the meeting ends, captions are switched off, or the
 last participant leaves. Recognizers are plugins (hook `register_streaming_recognizers` of
@@ -21,7 +22,7 @@ from quart import current_app, has_app_context
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from kernel.api import ApiError, Role, User, get_platform, iso, public_url
+from kernel.api import ApiError, Role, User, get_platform, iso, public_url, publish
 from plugins.captions.live import TrackCaptioner
 from plugins.captions.models import CaptionRoom, TranscriptSegment
 from plugins.meetings import service as meetings
@@ -89,6 +90,12 @@ def stale_after() -> float:
     return float(get_platform().settings.get("captions.stale_after", 30))
 
 
+def captions_here() -> bool:
+    """Whether this node runs caption bots: the servers, or with `webrtc.bots_on = "workers"`
+    the media workers (a server then asks them with the event `captions.wanted`)."""
+    return get_platform().role == ("worker" if webrtc.bots_on_workers() else "server")
+
+
 async def claim(meeting_id: int, node: str) -> bool:
     """Make `node` the one that captions the meeting, unless a live node already does."""
     now = datetime.now(UTC)
@@ -148,6 +155,9 @@ class Captions:
         self.tasks: set[asyncio.Task] = set()
         self.heartbeat: asyncio.Task | None = None
         self.taking: set[int] = set()  # meetings of dead nodes being taken over
+        # Where a worker's bot joins each meeting: the server's signaling URL, as its
+        # `captions.wanted` said (a worker cannot tell from its own address).
+        self.signaling_urls: dict[int, str] = {}
 
     def start(self) -> None:
         self.heartbeat = asyncio.create_task(self._beat(), name="captions-heartbeat")
@@ -162,7 +172,7 @@ class Captions:
                 await CaptionRoom.filter(
                     meeting_id__in=list(self.rooms), node=platform.node
                 ).update(heartbeat_at=datetime.now(UTC))
-                if platform.role == "server":  # a worker serves no signaling for its bot
+                if captions_here():
                     await self.sweep(platform.node)
             except Exception:  # the database away for a moment: the next beat tries again
                 log.warning("captions heartbeat failed", exc_info=True)
@@ -207,12 +217,13 @@ class Captions:
             task.cancel()
         for meeting_id in list(self.rooms):
             try:
-                await self.leave(meeting_id)
+                await self.leave(meeting_id, keep_claim=True)
             except Exception:  # shutting down: the bot may already be gone with webrtc
                 log.exception("captions of meeting %s did not stop cleanly", meeting_id)
 
     async def ensure(self, meeting_id: int) -> None:
-        """Caption the meeting if it wants captions and someone is in it."""
+        """Caption the meeting if it wants captions and someone is in it: here, or on a media
+        worker (`captions_here`)."""
         async with self.lock:
             if meeting_id in self.rooms:
                 return
@@ -223,15 +234,19 @@ class Captions:
             if recognizer is None:
                 log.warning("meeting %s wants captions: no streaming recognizer", meeting_id)
                 return
+            if not captions_here():
+                await self.hand_to_workers(meeting_id)
+                return
             node = get_platform().node
             if not await claim(meeting_id, node):
                 return  # another node captions it (its bot hears everyone, on every node)
             room = RoomCaptions(meeting_id, recognizer, meeting.started_at or datetime.now(UTC))
             try:
                 acc = await meetings.access(meeting_id, await host_of(meeting))
-                room.bot = await webrtc.bots().acquire(
-                    acc, public_url("/ws/signaling", websocket=True)
+                signaling_url = self.signaling_urls.get(meeting_id) or public_url(
+                    "/ws/signaling", websocket=True
                 )
+                room.bot = await webrtc.bots().acquire(acc, signaling_url)
             except Exception as exc:
                 log.warning("captions of meeting %s: no media bot: %s", meeting_id, exc)
                 await unclaim(meeting_id, node)
@@ -240,7 +255,31 @@ class Captions:
             room.bot.subscribe(room.consumer)
             log.info("captions of meeting %s started (%s)", meeting_id, recognizer.name)
 
-    async def leave(self, meeting_id: int) -> None:
+    async def hand_to_workers(self, meeting_id: int) -> None:
+        """Ask the media workers to caption the meeting (claim() lets one win), and tell the
+        operator when none has after `captions.claim_timeout` seconds."""
+        await publish(
+            "captions.wanted",
+            meeting_id=meeting_id,
+            signaling_url=public_url("/ws/signaling", websocket=True),
+        )
+
+        async def check() -> None:
+            await asyncio.sleep(float(get_platform().settings.get("captions.claim_timeout", 10)))
+            meeting = await Meeting.get_or_none(id=meeting_id)
+            taken = await CaptionRoom.exists(meeting_id=meeting_id)
+            if meeting is not None and not taken and await wanted(meeting):
+                log.warning(
+                    "captions of meeting %s: no media worker took them "
+                    '(webrtc.bots_on is "workers": run `platform worker` nodes)',
+                    meeting_id,
+                )
+
+        self.spawn(check())
+
+    async def leave(self, meeting_id: int, *, keep_claim: bool = False) -> None:
+        """Stop captioning the meeting here. `keep_claim` (this node is stopping): its claim
+        stays, goes stale and another node's sweep takes the meeting over."""
         async with self.lock:
             room = self.rooms.pop(meeting_id, None)
             if room is None:
@@ -254,7 +293,8 @@ class Captions:
             try:
                 await webrtc.bots().release(meeting_id)
             finally:
-                await unclaim(meeting_id, get_platform().node)
+                if not keep_claim:
+                    await unclaim(meeting_id, get_platform().node)
             log.info("captions of meeting %s stopped", meeting_id)
 
     async def review(self, meeting_id: int, here: bool) -> None:
@@ -326,7 +366,13 @@ async def on_event(event: Any) -> None:
     if "meeting_id" not in data:
         return
     meeting_id, here = int(data["meeting_id"]), event.node == get_platform().node
+    if name == "captions.wanted":
+        if captions_here():
+            captions().signaling_urls[meeting_id] = str(data["signaling_url"])
+            captions().spawn(captions().ensure(meeting_id))
+        return
     if name in ("meeting.ended", "meeting.deleted"):
+        captions().signaling_urls.pop(meeting_id, None)
         if meeting_id in captions().rooms:
             captions().spawn(captions().leave(meeting_id))
         return

@@ -177,3 +177,63 @@ async def test_a_dead_nodes_meeting_is_captioned_again_without_a_new_join(
     assert (
         f"captions of meeting {meeting_id} taken over from node node-gone" in server.log.read_text()
     )
+
+
+async def wait_for_log(server: Any, text: str, seconds: float = 20) -> None:
+    for _ in range(int(seconds * 10)):
+        if text in server.log.read_text():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not in {server.log}: {text!r}")
+
+
+async def test_with_bots_on_workers_a_media_worker_captions_the_meeting(
+    postgres_url: str, redis_url: str, start_server: Any, call_on: Any
+) -> None:
+    shared = {
+        "PLATFORM_DATABASE_URL": postgres_url,
+        "PLATFORM_REDIS_URL": redis_url,
+        "PLATFORM_PLUGINS__ENABLED": PLUGINS,
+        "PLATFORM_RATELIMIT__ENABLED": "false",
+        "PLATFORM_WEBRTC__BOTS_ON": "workers",
+        "PLATFORM_CAPTIONS__CLAIM_TIMEOUT": "1",
+    }
+    server = start_server(PLATFORM_NODE_NAME="front", **shared)
+    meeting = call_on(server.url)
+    hana, _ = await meeting.person("hana"), await meeting.person("gus")
+    meeting_id = await captioned_meeting(meeting, hana, "captioned by a media worker")
+    signaling = server.url.replace("http://", "ws://") + "/ws/signaling"
+    connect = f"{signaling}?meeting_id={meeting_id}&token="
+
+    # No worker: the server runs no bot itself and says so in its log.
+    listener = await websockets.connect(connect + meeting.tokens["gus"])
+    await wait_for_log(server, f"captions of meeting {meeting_id}: no media worker took them")
+    await listener.close()
+
+    worker = start_server(command="worker", PLATFORM_NODE_NAME="media-1", **shared)
+    listener = await websockets.connect(connect + meeting.tokens["gus"])
+    speaker = Speaker(signaling, meeting_id, meeting.tokens["hana"], 0.0, (0, 0, 0))
+    try:
+        await speaker.start()  # hana comes online: the server asks, the worker captions
+        final = await final_caption(listener, [])
+    finally:
+        await speaker.stop()
+        await listener.close()
+    assert "hello world" in final["data"]["text"]
+    started = f"captions of meeting {meeting_id} started"
+    assert started in worker.log.read_text()
+    assert started not in server.log.read_text()
+
+    # A worker that stops leaves its claim to go stale, for another node's sweep to take over.
+    worker.stop()
+    import asyncpg
+
+    db = await asyncpg.connect(postgres_url)
+    try:
+        owner = await db.fetchval(
+            "SELECT node FROM caption_rooms WHERE meeting_id = $1", meeting_id
+        )
+    finally:
+        await db.close()
+    assert f"captions of meeting {meeting_id} stopped" in worker.log.read_text()
+    assert owner == "media-1"
