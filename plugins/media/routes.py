@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint
+from quart_schema import DataSource, document_request
 
 from kernel.api import (
     ApiError,
@@ -27,6 +28,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/v1/media")
 @body_limit("media.max_upload_size")
 @rate_limit("upload")
 @require_auth
+@document_request(s.UploadIn, source=DataSource.FORM_MULTIPART)
 @responds(s.UploadOut, 201)
 async def upload():
     """Upload a file: multipart `file` (required) and `meeting_id` (optional).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
+from quart_schema.pydantic import File
 
 from kernel.api import Id, Out, PageQuery, Schema
 from plugins.media.models import FileType
@@ -13,6 +14,13 @@ from plugins.media.models import FileType
 class MediaListQuery(PageQuery):
     meeting_id: Id | None = None
     file_type: FileType | None = None
+
+
+class UploadIn(Schema):
+    """The multipart form of an upload (documentation: the route streams the parts itself)."""
+
+    file: File = Field(description="the file; its content decides the type")
+    meeting_id: Id | None = Field(default=None, description="share it with a meeting's members")
 
 
 class UploadOut(Out):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.api import (
+    MAX_ID,
     ApiError,
     FormPart,
     Role,
@@ -136,8 +137,8 @@ async def upload(user: User, parts: AsyncIterator[FormPart]) -> MediaFile:
             if part.name == "meeting_id" and part.filename is None:
                 raw = (await part.read(20)).decode("utf-8", "replace").strip()
                 if raw:
-                    if not raw.isdigit() or int(raw) < 1:
-                        raise ApiError(422, "meeting_id: must be a positive integer")
+                    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+                        raise ApiError(422, f"meeting_id: must be an id from 1 to {MAX_ID}")
                     meeting_id = int(raw)
                     await check_meeting(meeting_id, user)
             elif part.name == "file" and part.filename is not None and key is None:

@@ -161,8 +161,9 @@ async def test_meeting_files_are_shared_with_its_members_only(
         media_client, outsider, b"hello\n", "a.txt", meeting_id=str(meeting_id)
     )
     assert refused.status_code == 403 and "meeting_id" in (await body(refused))["message"]
-    bad = await helpers.upload(media_client, host, b"hello\n", "a.txt", meeting_id="abc")
-    assert bad.status_code == 422 and (await body(bad))["message"].startswith("meeting_id")
+    for wrong in ("abc", "99999999999999999999", "\u00b2", "0"):  # no id, too large, "²", 0
+        bad = await helpers.upload(media_client, host, b"hello\n", "a.txt", meeting_id=wrong)
+        assert bad.status_code == 422 and (await body(bad))["message"].startswith("meeting_id")
     assert stored_files(tmp_path) == []
 
     response = await helpers.upload(
