@@ -15,7 +15,7 @@ from kernel.auth.models import Role, User, UserStatus
 from kernel.bodies import FormPart, body_limit, iter_body, stream_form
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
-from kernel.inputs import MAX_ID, Id, parse_json
+from kernel.inputs import MAX_ID, Id, parse_id, parse_json
 from kernel.jobs import HostFailed, Job, JobFailed, JobNode, JobStatus, ModelState
 from kernel.plugins import PluginUnavailable
 from kernel.ratelimit import rate_limit
@@ -71,6 +71,7 @@ __all__ = [
     "ok",
     "optional_body",
     "paginate",
+    "parse_id",
     "parse_json",
     "public_url",
     "publish",

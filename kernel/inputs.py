@@ -19,6 +19,16 @@ from werkzeug.routing import IntegerConverter
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
+
+def parse_id(text: str | None) -> int | None:
+    """An id written as text (a query parameter, a form field): ASCII digits from 1 to MAX_ID,
+    else None. `int()` alone would also take " 7", "1_000", "-7" and Unicode digits."""
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 

@@ -27,6 +27,7 @@ from kernel.api import (
     User,
     get_platform,
     iso,
+    parse_id,
     public_url,
     publish,
 )
@@ -137,9 +138,9 @@ async def upload(user: User, parts: AsyncIterator[FormPart]) -> MediaFile:
             if part.name == "meeting_id" and part.filename is None:
                 raw = (await part.read(20)).decode("utf-8", "replace").strip()
                 if raw:
-                    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+                    meeting_id = parse_id(raw)
+                    if meeting_id is None:
                         raise ApiError(422, f"meeting_id: must be an id from 1 to {MAX_ID}")
-                    meeting_id = int(raw)
                     await check_meeting(meeting_id, user)
             elif part.name == "file" and part.filename is not None and key is None:
                 name = safe_name(part.filename)

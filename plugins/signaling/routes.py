@@ -11,6 +11,7 @@ from quart import Blueprint
 from tortoise.functions import Count
 
 from kernel.api import (
+    MAX_ID,
     ApiError,
     User,
     accept_websocket,
@@ -19,6 +20,7 @@ from kernel.api import (
     get_platform,
     ok,
     paginate,
+    parse_id,
     rate_limit,
     require_auth,
     require_role,
@@ -48,10 +50,9 @@ def _token(scope: dict, args: dict[str, str]) -> tuple[str | None, str | None]:
 
 async def _admit(scope: dict, args: dict[str, str]) -> tuple[User, int, str | None]:
     """Who connects to which meeting; ApiError (refused before accepting) when they may not."""
-    try:
-        meeting_id = int(args.get("meeting_id", ""))
-    except ValueError:
-        raise ApiError(422, "meeting_id: a meeting id is required") from None
+    meeting_id = parse_id(args.get("meeting_id"))
+    if meeting_id is None:
+        raise ApiError(422, f"meeting_id: a meeting id (1 to {MAX_ID}) is required")
     token, subprotocol = _token(scope, args)
     if not token:
         raise ApiError(401, "authentication required: token=<access token>")

@@ -33,6 +33,8 @@ async def test_admission_is_checked_before_accepting(room):
         (f"/ws/signaling?meeting_id={mid}&token=garbage", 401),
         (f"/ws/signaling?token={room.tokens['gus']}", 422),
         (f"/ws/signaling?meeting_id=abc&token={room.tokens['gus']}", 422),
+        (f"/ws/signaling?meeting_id={10**20}&token={room.tokens['gus']}", 422),
+        (f"/ws/signaling?meeting_id=-{mid}&token={room.tokens['gus']}", 422),
         (f"/ws/signaling?meeting_id=9999&token={room.tokens['gus']}", 404),
         (f"/ws/signaling?meeting_id={mid}&token={room.tokens['gus']}&user_id=12345", 403),
     ]
