@@ -503,8 +503,15 @@ async def test_chat_batches_keep_every_message_once_with_rest_chat_between(
                 await gus.send(json.dumps({"type": "chat", "data": {"content": f"g{i}"}}))
             chats = [(await receive(hana, "chat", wait=5))["data"] for _ in range(31)]
         stored = await ChatMessage.filter(meeting_id=mid).values_list("id", "content")
-        kept = await SignalingMessage.filter(meeting_id=mid, type="chat").count()
+        history = await SignalingMessage.filter(meeting_id=mid, type="chat").order_by("id")
+        kept = len(history)
     assert len({c["message_id"] for c in chats}) == 31
+    # The history rows hold what was broadcast, JSON and all (PostgreSQL: one unnest insert).
+    by_id = {c["message_id"]: c for c in chats}
+    for row in history:
+        assert row.data == {k: by_id[row.data["message_id"]][k] for k in row.data}
+        assert row.from_user in (room.users["hana"].id, room.users["gus"].id)
+        assert row.created_at is not None
     contents = [c["content"] for c in chats]
     assert [c for c in contents if c.startswith("h")] == [f"h{i}" for i in range(15)]
     assert [c for c in contents if c.startswith("g")] == [f"g{i}" for i in range(15)]
