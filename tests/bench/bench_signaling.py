@@ -78,22 +78,25 @@ the chat batch's database round trips (5 per batch on SQLite, ~6 on PostgreSQL),
 for a busy event loop, and tortoise's per-row work.
 
 Session 6 (2026-11-25), a faster machine again (the same 10M-step loop: 0.60 s), 10 s windows,
-the host's other load varying (the bare server's own p99 1.6-3.0 ms), 9 runs:
+the host's other load varying (the bare server's own p99 1.6-3.0 ms):
 
   load (1,000 msg/s in)        result                                               goal
-  1-node chat (SQLite)         49.0k deliv/s (1.00x bare), p99 12.1-19.2 ms,        met 6 of 6
-                               13.0-14.1 us/dlv (bare 5.6-6.7 us)
+  1-node chat (SQLite)         49.0k deliv/s (1.00x bare), p99 12.1-19.7 ms,        met 7 of 7
+                               13.0-14.6 us/dlv (bare 5.6-6.7 us)
   1-node chat (PostgreSQL)     p99 17.2 ms, 11.8 us/dlv                             met 1 of 1
-  2-node chat                  49.0k deliv/s, p99 19.6-34.2 ms, 19.7-21.0 us/dlv    met 5 of 9
-  relays                       p99 0.67-1.14 / 1.0-2.4 ms                           met
+  2-node chat, before          p99 19.6-34.2 ms, 19.7-21.0 us/dlv                   met 5 of 9
+  2-node chat, after unnest    p50 7.9-10.2 ms, p99 18.6-24.0 ms, 18.2-20.4 us/dlv  met 7 of 7
+  relays                       p99 0.64-1.14 / 1.0-2.4 ms                           met
   2,000 idle connections       32.2-36.7 KB each; offering deflate 33.5-34.5 KB     met
 
 The 2-node runs saturate this 2-vCPU machine: two nodes at ~50% each, the two client
 processes, PostgreSQL and Redis; vmstat shows 94-98% busy with 4-6 runnable during the chat
-window, so their p99 is mostly time spent waiting for a CPU. A 200-connection sample measures
-55 KB each with or without deflate (fixed costs spread over few connections), hence
---deflate-sample now defaults to --connections. Since this session, a PostgreSQL connection
-goes back to the pool without asyncpg's reset query (one round trip less per query).
+window, so the tail is mostly time spent waiting for a CPU. py-spy then put ~40% of a node in
+storing chat batches, 16% in the two executemany calls alone: on PostgreSQL a batch's rows now
+go in with one INSERT ... SELECT FROM unnest(...) per table ("after unnest" above), and a
+connection goes back to the pool without asyncpg's reset query (one round trip less per
+query). A 200-connection sample measures 55 KB each with or without deflate (fixed costs spread
+over few connections), hence --deflate-sample now defaults to --connections.
 
 The clients run in --client-procs worker processes (asyncio + websockets), answer the server's
 `ping` with `pong`, and offer no permessage-deflate unless --compression deflate.
