@@ -13,6 +13,7 @@ from quart_schema import validate_querystring, validate_request
 from kernel.auth.decorators import current_claims, current_user, require_auth, require_role
 from kernel.auth.models import Role, User, UserStatus
 from kernel.bodies import FormPart, body_limit, iter_body, stream_form
+from kernel.db import bulk_insert
 from kernel.errors import ApiError, iso, ok
 from kernel.hookspecs import hookimpl, hookspec
 from kernel.inputs import MAX_ID, Id, parse_id, parse_json
@@ -60,6 +61,7 @@ __all__ = [
     "WebsocketOut",
     "accept_websocket",
     "body_limit",
+    "bulk_insert",
     "current_claims",
     "current_user",
     "deny_websocket",

@@ -17,7 +17,17 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from kernel.api import ApiError, Role, User, UserStatus, get_platform, iso, public_url, publish
+from kernel.api import (
+    ApiError,
+    Role,
+    User,
+    UserStatus,
+    bulk_insert,
+    get_platform,
+    iso,
+    public_url,
+    publish,
+)
 from plugins.meetings.models import (
     DEFAULT_SETTINGS,
     ChatMessage,
@@ -513,25 +523,6 @@ def _check_chat(acc: Access) -> None:
         raise ApiError(403, "chat is disabled in this meeting")
 
 
-async def _insert_messages(conn: Any, messages: list[ChatMessage]) -> None:
-    """The batch's rows in one statement on PostgreSQL: executemany binds and writes each row
-    apart, which was the largest part of a busy node's chat cost. bulk_create elsewhere."""
-    if conn.capabilities.dialect != "postgres":
-        await ChatMessage.bulk_create(messages, using_db=conn)
-        return
-    await conn.execute_query(
-        "INSERT INTO meeting_messages (id, meeting_id, user_id, content, created_at) "
-        "SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::timestamptz[])",
-        [
-            [m.id for m in messages],
-            [m.meeting_id for m in messages],
-            [m.user_id for m in messages],
-            [m.content for m in messages],
-            [m.created_at for m in messages],
-        ],
-    )
-
-
 async def _new_message_ids(conn: Any, count: int) -> list[int]:
     """`count` ids for new chat messages, taken inside the caller's transaction."""
     if conn.capabilities.dialect == "postgres":
@@ -577,7 +568,7 @@ async def send_messages(items: list[tuple[Access, str]], conn: Any) -> list[Chat
         )
     messages = [m for m in results if isinstance(m, ChatMessage)]
     if messages:
-        await _insert_messages(conn, messages)
+        await bulk_insert(messages, conn)
     for acc, message in zip(checked, results, strict=True):
         if isinstance(message, ChatMessage) and isinstance(acc, Access):
             await publish("chat.message", **message_shape(message, acc.user))

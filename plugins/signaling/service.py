@@ -21,7 +21,7 @@ from quart import current_app, has_app_context
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from kernel.api import ApiError, User, iso, parse_json
+from kernel.api import ApiError, User, bulk_insert, iso, parse_json
 from plugins.meetings import service as meetings
 from plugins.meetings.models import ParticipantStatus
 from plugins.signaling.hub import Connection, Hub
@@ -617,7 +617,7 @@ class Signaling:
                     if isinstance(result, ApiError):
                         self.reply(conn, "error", {"code": result.code, "message": result.message})
                 if batch_state.history:
-                    await insert_history(db, batch_state.history)
+                    await bulk_insert(batch_state.history, db)
         finally:
             _chat_batch.reset(token)
         for meeting_id, message, exclude in batch_state.outgoing:
@@ -720,28 +720,6 @@ class Signaling:
             "messages_per_second": self.hub.messages_per_second(),
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
-
-
-async def insert_history(db: Any, rows: list[SignalingMessage]) -> None:
-    """History rows in one statement on PostgreSQL (executemany binds and writes each row
-    apart: a large part of a busy node's chat cost); bulk_create elsewhere."""
-    if db.capabilities.dialect != "postgres":
-        await SignalingMessage.bulk_create(rows, using_db=db)
-        return
-    await db.execute_query(
-        "INSERT INTO signaling_messages "
-        "(meeting_id, type, from_user, session_id, data, created_at) "
-        "SELECT m, t, f, s, d::jsonb, c FROM unnest($1::int[], $2::text[], $3::int[], "
-        "$4::text[], $5::text[], $6::timestamptz[]) AS x(m, t, f, s, d, c)",
-        [
-            [r.meeting_id for r in rows],
-            [r.type for r in rows],
-            [r.from_user for r in rows],
-            [r.session_id for r in rows],
-            [json.dumps(r.data) for r in rows],
-            [r.created_at for r in rows],
-        ],
-    )
 
 
 def session_shape(session: SignalingSession) -> dict[str, Any]:

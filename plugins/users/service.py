@@ -25,13 +25,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from kernel.api import ApiError, Role, User, UserStatus, iso, public_url
+from kernel.api import MAX_ID, ApiError, Role, User, UserStatus, iso, public_url
 
 log = logging.getLogger("platform.users")
 
 EMAIL_EXISTS = 1002
 USER_NOT_FOUND = 1003
-MAX_DB_ID = 2**31 - 1  # ids are 32-bit integers: anything larger names nobody
 
 # -- avatars: limits of the API contract and of what we agree to decode -------------------
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
@@ -78,7 +77,7 @@ def profile_dict(user: User) -> dict[str, Any]:
 
 async def get_user(user_id: int) -> User:
     """The user with this id, deleted ones included; 404 (code 1003) when there is none."""
-    user = await User.get_or_none(id=user_id) if 0 < user_id <= MAX_DB_ID else None
+    user = await User.get_or_none(id=user_id) if 0 < user_id <= MAX_ID else None
     if user is None:
         raise ApiError(404, f"user {user_id} not found", USER_NOT_FOUND)
     return user
@@ -96,7 +95,7 @@ async def locked_user(
     alone holds one lock and waits for none). PostgreSQL row locks; SQLite runs one write
     transaction at a time anyway. Without `with_admins` the list is empty.
     """
-    if not 0 < user_id <= MAX_DB_ID:
+    if not 0 < user_id <= MAX_ID:
         raise ApiError(404, f"user {user_id} not found", USER_NOT_FOUND)
     async with in_transaction():
         admins = []

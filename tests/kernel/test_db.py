@@ -1,5 +1,5 @@
 """The embedded database: SQLite in the data directory; a commit does not wait for an fsync.
-PostgreSQL: a connection goes back to the pool without a reset query."""
+PostgreSQL: a connection goes back to the pool without a reset query; bulk_insert."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
+
+from kernel.api import Role, User, UserStatus, bulk_insert
 
 
 async def test_embedded_sqlite_uses_wal_without_an_fsync_per_commit(make_client, tmp_path):
@@ -43,3 +45,24 @@ async def test_postgres_pool_takes_connections_back_without_a_reset_round_trip(
         _, rows = await db.execute_query("SELECT count(*) AS n FROM probe")
         assert rows[0]["n"] == 3
     assert resets == []
+
+
+async def test_bulk_insert_stores_rows_as_bulk_create_would(make_client, db_overrides):
+    # On PostgreSQL one unnest insert: enums, NULLs, auto times and generated ids all as usual.
+    async with make_client(**db_overrides):
+        db = connections.get("default")
+        users = [
+            User(username=f"bulk{n}", email=f"b{n}@example.com", password_hash="x", nickname=nick)
+            for n, nick in enumerate(["Ann", None, "Émile"])
+        ]
+        users[0].role = Role.ADMIN
+        await bulk_insert(users, db)
+        await bulk_insert([], db)
+        stored = await User.filter(username__startswith="bulk").order_by("id")
+    assert [(u.username, u.nickname, u.role, u.status) for u in stored] == [
+        ("bulk0", "Ann", Role.ADMIN, UserStatus.ACTIVE),
+        ("bulk1", None, Role.USER, UserStatus.ACTIVE),
+        ("bulk2", "Émile", Role.USER, UserStatus.ACTIVE),
+    ]
+    assert len({u.id for u in stored}) == 3
+    assert all(u.created_at is not None and u.updated_at is not None for u in stored)
