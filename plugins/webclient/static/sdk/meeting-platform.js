@@ -508,19 +508,18 @@ export class MeshCall extends EventTarget {
     for (const sessionId of [...this.peers.keys()]) if (!present.has(sessionId)) this.drop(sessionId);
   }
 
-  /** A newcomer (user-joined): known from now on; its own offer starts the connection. */
+  /** A newcomer (user-joined): known from now on; its own offer starts the connection.
+   * False for ourselves (or no session). */
   _joined(participant) {
-    if (!participant.session_id || participant.session_id === this.mySession) return;
+    if (!participant.session_id || participant.session_id === this.mySession) return false;
     this.users.set(participant.session_id, participant);
+    return true;
   }
 
   /** Connect to a participant ({session_id, user_id, username}) now (room-info does, for
    * everyone already in the room). Receive-only participants call us instead. */
   call(participant) {
-    this._joined(participant);
-    if (participant.session_id && participant.session_id !== this.mySession && !this.receiveOnly(participant)) {
-      this._peer(participant.session_id);
-    }
+    if (this._joined(participant) && !this.receiveOnly(participant)) this._peer(participant.session_id);
     return this.peers.get(participant.session_id) || null;
   }
 
